@@ -1,0 +1,85 @@
+"""The ``aispend`` command line: argument parsing and dispatch only.
+
+Each command lives in its own module and calls into the library. Expected
+failures (:class:`aispend.errors.AispendError`) print one line and exit 1;
+anything else is a bug: a short message, a crash log, exit 3.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Optional
+
+import click
+import typer
+
+from aispend import __version__
+from aispend.errors import AispendError
+
+app = typer.Typer(
+    name="aispend",
+    help="What did that commit cost? AI coding-agent spend from local session logs, bound to git commits.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"aispend {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Optional[bool] = typer.Option(
+        None, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """What did that commit cost? AI coding-agent spend from local session logs."""
+
+
+def _register() -> None:
+    from aispend.cli import ingest, pricing, usage
+
+    app.command("ingest")(ingest.ingest)
+    app.command("usage")(usage.usage)
+    app.add_typer(pricing.app, name="pricing")
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    command = typer.main.get_command(app)
+    try:
+        rc = command.main(args=argv, prog_name="aispend", standalone_mode=False)
+    except AispendError as e:
+        click.echo(f"aispend: error: {e}", err=True)
+        sys.exit(1)
+    except click.exceptions.Abort:
+        click.echo("aispend: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        click.echo("aispend: interrupted", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(0)
+    except Exception as e:  # a bug: keep the details, show a short message
+        from aispend.cli.crash import write_crash_log
+
+        path = write_crash_log(e)
+        where = f"; details in {path}" if path else ""
+        click.echo(f"aispend: unexpected error: {type(e).__name__}: {e}{where}", err=True)
+        click.echo("aispend: please report it with that file attached", err=True)
+        sys.exit(3)
+    sys.exit(rc if isinstance(rc, int) else 0)

@@ -1,0 +1,42 @@
+"""``aispend ingest``: read new log lines into the local index."""
+
+from __future__ import annotations
+
+import typer
+
+from aispend.cli.common import run_ingest, stdout
+
+
+def ingest(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="List every skipped line and unreadable file."),
+    rebuild: bool = typer.Option(
+        False, "--rebuild", help="Delete the index and read every log again (usage of logs deleted since is lost)."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing unless something is wrong."),
+) -> None:
+    """Read Claude Code and Codex session logs into the local index (only what is new)."""
+    if rebuild:
+        from aispend.index.ingest import rebuild as drop
+        from aispend.paths import index_path
+
+        drop(index_path())
+    _conn, stats = run_ingest(verbose=verbose, quiet=quiet)
+    if quiet and not stats.bad_lines and not stats.unreadable:
+        return
+    out = stdout()
+    added = stats.requests_after - stats.requests_before
+    mb = stats.bytes_read / 1_000_000
+    out.print(
+        f"{stats.files} log files, {stats.files_read} read ({mb:,.1f} MB) in {stats.seconds:.2f}s: "
+        f"{added:,} new requests, {stats.requests_after:,} in the index"
+    )
+    if stats.reread_tools:
+        out.print(f"re-read all {', '.join(stats.reread_tools)} logs: a log file was replaced or cut short")
+    if stats.bad_lines or stats.unreadable:
+        parts = []
+        if stats.bad_lines:
+            parts.append(f"{stats.bad_lines:,} bad lines skipped")
+        if stats.unreadable:
+            parts.append(f"{len(stats.unreadable):,} unreadable files")
+        hint = "" if verbose else " (--verbose lists them)"
+        out.print(", ".join(parts) + hint)

@@ -1,0 +1,128 @@
+"""The local SQLite index: connection settings and versioned schema migrations.
+
+The schema version lives in ``PRAGMA user_version``. Each migration is a list of
+SQL statements applied in one transaction; an index written by a newer aispend
+(a higher version than we know) is refused with a clear message rather than
+guessed at.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from aispend.errors import AispendError
+from aispend.paths import index_path
+
+MIGRATIONS: list[list[str]] = [
+    # 1: files, requests, sessions, prompts
+    [
+        """CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)""",
+        """CREATE TABLE files (
+            id INTEGER PRIMARY KEY,
+            tool TEXT NOT NULL,
+            path TEXT NOT NULL UNIQUE,
+            dev INTEGER NOT NULL DEFAULT 0,
+            ino INTEGER NOT NULL DEFAULT 0,
+            size INTEGER NOT NULL DEFAULT 0,
+            mtime_ns INTEGER NOT NULL DEFAULT 0,
+            offset INTEGER NOT NULL DEFAULT 0,
+            head_len INTEGER NOT NULL DEFAULT 0,
+            head_sha TEXT,
+            state TEXT,
+            bad_lines INTEGER NOT NULL DEFAULT 0
+        )""",
+        """CREATE TABLE requests (
+            key TEXT PRIMARY KEY,
+            tool TEXT NOT NULL,
+            session_id TEXT NOT NULL,
+            parent_session TEXT,
+            agent_id TEXT,
+            ts_ms INTEGER NOT NULL,
+            cwd TEXT,
+            git_branch TEXT,
+            model TEXT,
+            input_tokens INTEGER NOT NULL,
+            cache_write_5m INTEGER NOT NULL,
+            cache_write_1h INTEGER NOT NULL,
+            cache_read_tokens INTEGER NOT NULL,
+            output_tokens INTEGER NOT NULL,
+            reasoning_tokens INTEGER NOT NULL,
+            total_tokens INTEGER NOT NULL,
+            speed TEXT,
+            logged_cost_usd TEXT,
+            cost_nusd INTEGER,
+            priced_model TEXT,
+            pricing_id TEXT,
+            price_note TEXT,
+            file_id INTEGER NOT NULL,
+            line_offset INTEGER NOT NULL
+        ) WITHOUT ROWID""",
+        """CREATE INDEX requests_ts ON requests (ts_ms)""",
+        """CREATE INDEX requests_session ON requests (session_id)""",
+        """CREATE INDEX requests_file ON requests (file_id)""",
+        """CREATE TABLE sessions (
+            session_id TEXT PRIMARY KEY,
+            tool TEXT NOT NULL,
+            parent_session TEXT,
+            started_ms INTEGER,
+            cwd TEXT,
+            git_branch TEXT,
+            prompt_count INTEGER NOT NULL DEFAULT 0,
+            prompt_digest TEXT
+        )""",
+        """CREATE TABLE prompts (
+            key TEXT PRIMARY KEY,
+            session_id TEXT NOT NULL,
+            ts_ms INTEGER NOT NULL,
+            sha256 TEXT NOT NULL
+        ) WITHOUT ROWID""",
+        """CREATE INDEX prompts_session ON prompts (session_id, ts_ms, key)""",
+    ],
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def connect(path: Path | None = None, *, readonly: bool = False) -> sqlite3.Connection:
+    """Open (creating and migrating if needed) the index."""
+    path = path or index_path()
+    if not readonly:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as e:
+            raise AispendError(f"cannot create the data directory {path.parent}: {e.strerror}") from None
+    try:
+        conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout = 30000")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        migrate(conn)
+    except sqlite3.DatabaseError as e:
+        raise AispendError(
+            f"the index {path} is unreadable ({e}); rebuild it from the logs with 'aispend ingest --rebuild'"
+        ) from None
+    return conn
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise AispendError(
+            f"the index was written by a newer aispend (schema {version}, this one knows {SCHEMA_VERSION}); upgrade aispend"
+        )
+    if version == SCHEMA_VERSION:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        # Re-read under the write lock: another process may have migrated meanwhile.
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        for i in range(version, SCHEMA_VERSION):
+            for stmt in MIGRATIONS[i]:
+                conn.execute(stmt)
+            conn.execute(f"PRAGMA user_version = {i + 1}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise

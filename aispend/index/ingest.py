@@ -1,0 +1,460 @@
+"""Incremental, idempotent, order-independent ingest of agent logs into the index.
+
+For every log file the index remembers its identity (device, inode), size,
+mtime, a hash of its first bytes, the byte offset just past its last complete
+line and the parser's context there. A run therefore reads only appended bytes.
+A file that shrank or was replaced (other inode, other first bytes) is re-read
+from the start; because duplicate copies of a response may live in other files,
+its whole tool is then re-read (rare; rows of logs that were deleted since are
+kept).
+
+Every request is upserted by its de-duplication key and the copy with the
+largest token total wins (ties: the earliest timestamp, then the copy already
+stored), so the result does not depend on file order or on how often ingest
+runs. Each batch of files is one transaction together with the new offsets: a
+kill at any point loses nothing and counts nothing twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from aispend.index.reader import LineReader
+from aispend.pricing.table import PricingTable, logged_cost_nusd
+from aispend.sources.base import ParseResult, Request, Source
+
+HEAD_BYTES = 4096
+#: Below this many bytes to read, parsing in this process beats starting workers.
+PARALLEL_MIN_BYTES = 16 << 20
+BATCH_ROWS = 50_000
+
+_REQUEST_COLUMNS = (
+    "key, tool, session_id, parent_session, agent_id, ts_ms, cwd, git_branch, model, "
+    "input_tokens, cache_write_5m, cache_write_1h, cache_read_tokens, output_tokens, "
+    "reasoning_tokens, total_tokens, speed, logged_cost_usd, cost_nusd, priced_model, "
+    "pricing_id, price_note, file_id, line_offset"
+)
+_UPSERT = (
+    f"INSERT INTO requests ({_REQUEST_COLUMNS}) VALUES ({', '.join('?' * 24)}) "
+    "ON CONFLICT(key) DO UPDATE SET "
+    + ", ".join(
+        f"{c} = excluded.{c}" for c in _REQUEST_COLUMNS.replace(" ", "").split(",") if c != "key"
+    )
+    + " WHERE excluded.total_tokens > requests.total_tokens"
+    " OR (excluded.total_tokens = requests.total_tokens AND excluded.ts_ms < requests.ts_ms)"
+)
+
+
+@dataclass
+class FileTask:
+    file_id: int
+    tool: str
+    path: str
+    start: int
+    end: int
+    state: dict[str, Any] | None
+    dev: int
+    ino: int
+    mtime_ns: int
+
+
+@dataclass
+class FileOutcome:
+    task: FileTask
+    end_offset: int = 0
+    head_len: int = 0
+    head_sha: str | None = None
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    prompts: list[tuple[str, str, int, str]] = field(default_factory=list)
+    sessions: list[tuple[Any, ...]] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    problems: list[tuple[int, str]] = field(default_factory=list)
+    state: dict[str, Any] | None = None
+    error: str | None = None
+
+
+@dataclass
+class IngestStats:
+    files: int = 0
+    files_read: int = 0
+    bytes_read: int = 0
+    requests_before: int = 0
+    requests_after: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
+    reread_tools: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def bad_lines(self) -> int:
+        return sum(v for k, v in self.counts.items() if k.startswith("bad_") or k in ("not_object", "too_long"))
+
+    def add(self, counts: dict[str, int]) -> None:
+        for k, v in counts.items():
+            self.counts[k] = self.counts.get(k, 0) + v
+
+
+# -- worker side ---------------------------------------------------------
+
+_WORKER_SOURCES: dict[str, Source] = {}
+_WORKER_PRICING: PricingTable | None = None
+
+
+def _init_worker(pricing: PricingTable) -> None:
+    global _WORKER_PRICING
+    _WORKER_PRICING = pricing
+
+
+def _source(tool: str) -> Source:
+    src = _WORKER_SOURCES.get(tool)
+    if src is None:
+        from aispend import sources
+
+        src = _WORKER_SOURCES[tool] = sources.get(tool)
+    return src
+
+
+def parse_task(task: FileTask, pricing: PricingTable | None = None) -> FileOutcome:
+    """Read and parse the appended part of one file; price its requests."""
+    pricing = pricing or _WORKER_PRICING
+    assert pricing is not None
+    out = FileOutcome(task=task, end_offset=task.start)
+    try:
+        with open(task.path, "rb") as fh:
+            reader = LineReader(fh, task.start, task.end)
+            result: ParseResult = _source(task.tool).parse(Path(task.path), reader, task.state)
+            out.end_offset = reader.end_offset
+            for off in reader.too_long:
+                result.problem(off, "too_long")
+            fh.seek(0)
+            head = fh.read(min(HEAD_BYTES, out.end_offset))
+    except OSError as e:
+        out.error = e.strerror or str(e)
+        return out
+    out.head_len = len(head)
+    out.head_sha = hashlib.sha256(head).hexdigest()
+    out.counts = result.counts
+    out.problems = result.problems
+    out.state = result.state
+    out.rows = [_row(r, pricing, task.file_id) for r in result.requests]
+    out.prompts = [(p.key, p.session_id, p.ts_ms, p.sha256) for p in result.prompts]
+    sessions: dict[str, list[Any]] = {}
+    for s in result.sessions:
+        _merge_session(sessions, s.session_id, task.tool, s.ts_ms, s.cwd, s.git_branch, s.parent_session)
+    for r in result.requests:
+        _merge_session(sessions, r.session_id, r.tool, r.ts_ms, r.cwd, r.git_branch, r.parent_session)
+    for pr in result.prompts:
+        _merge_session(sessions, pr.session_id, task.tool, pr.ts_ms, None, None, None)
+    out.sessions = [tuple(v) for v in sessions.values()]
+    return out
+
+
+def _merge_session(acc: dict[str, list[Any]], sid: str, tool: str, ts: int | None, cwd: str | None, branch: str | None, parent: str | None) -> None:
+    cur = acc.get(sid)
+    if cur is None:
+        acc[sid] = [sid, tool, parent, ts, cwd, branch]
+        return
+    if parent and not cur[2]:
+        cur[2] = parent
+    if ts is not None and (cur[3] is None or ts < cur[3]):
+        cur[3] = ts
+        cur[4] = cwd or cur[4]
+        cur[5] = branch or cur[5]
+    else:
+        cur[4] = cur[4] or cwd
+        cur[5] = cur[5] or branch
+
+
+def _row(r: Request, pricing: PricingTable, file_id: int) -> tuple[Any, ...]:
+    if r.logged_cost_usd is not None and (nusd := logged_cost_nusd(r.logged_cost_usd)) is not None:
+        cost_nusd, priced, pid, note = nusd, r.model, "log:costUSD", "logged"
+    else:
+        c = pricing.cost(
+            r.model, r.input_tokens, r.output_tokens, r.cache_write_5m, r.cache_write_1h, r.cache_read_tokens, r.speed
+        )
+        cost_nusd, priced, note = c.nusd, c.priced_model, c.note
+        pid = pricing.id if c.nusd is not None else None
+    return (
+        r.key, r.tool, r.session_id, r.parent_session, r.agent_id, r.ts_ms, r.cwd, r.git_branch, r.model,
+        r.input_tokens, r.cache_write_5m, r.cache_write_1h, r.cache_read_tokens, r.output_tokens,
+        r.reasoning_tokens, r.total_tokens, r.speed, r.logged_cost_usd, cost_nusd, priced, pid, note,
+        file_id, r.offset,
+    )
+
+
+# -- main side -----------------------------------------------------------
+
+
+def _head_sha(path: str, n: int) -> str | None:
+    try:
+        with open(path, "rb") as fh:
+            return hashlib.sha256(fh.read(n)).hexdigest()
+    except OSError:
+        return None
+
+
+def plan(conn: sqlite3.Connection, sources: list[Source], stats: IngestStats) -> list[FileTask]:
+    """Stat every log file and decide what to read; register new files.
+
+    When a file was replaced or shrank, its tool is reset and planned again
+    (once: after a reset no file has a read position left to contradict).
+    """
+    files = 0
+    unreadable: list[str] = []
+    reread: set[str] = set()
+    new_files: list[tuple[str, str]] = []
+    seen: list[tuple[Source, str, os.stat_result, Any]] = []
+    for src in sources:
+        known = {
+            row[0]: row
+            for row in conn.execute(
+                "SELECT path, id, dev, ino, size, mtime_ns, offset, head_len, head_sha, state FROM files WHERE tool = ?",
+                (src.name,),
+            )
+        }
+        for path in src.discover():
+            p = str(path)
+            files += 1
+            try:
+                st = os.stat(p)
+            except OSError as e:
+                unreadable.append(f"{p}: {e.strerror}")
+                continue
+            row = known.get(p)
+            if row is None:
+                new_files.append((src.name, p))
+            elif (row[2], row[3], row[4], row[5]) == (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns):
+                continue  # unchanged since the last run
+            elif _is_replaced(row[2], row[3], row[6], row[7], row[8], p, st):
+                reread.add(src.name)
+            seen.append((src, p, st, row))
+    if reread:
+        _reset_tools(conn, sorted(reread))
+        stats.reread_tools = sorted(reread)
+        return plan(conn, sources, stats)
+    stats.files = files
+    stats.unreadable.extend(unreadable)
+    if new_files:
+        with _transaction(conn):
+            conn.executemany("INSERT OR IGNORE INTO files (tool, path) VALUES (?, ?)", new_files)
+    tasks: list[FileTask] = []
+    for src, p, st, row in seen:
+        if row is None:
+            file_id, offset, state = conn.execute("SELECT id, offset, state FROM files WHERE path = ?", (p,)).fetchone()
+        else:
+            file_id, offset, state = row[1], row[6], row[9]
+        tasks.append(
+            FileTask(
+                file_id=file_id,
+                tool=src.name,
+                path=p,
+                start=offset,
+                end=st.st_size,
+                state=json.loads(state) if state else None,
+                dev=st.st_dev,
+                ino=st.st_ino,
+                mtime_ns=st.st_mtime_ns,
+            )
+        )
+    return tasks
+
+
+def _is_replaced(dev: int, ino: int, offset: int, head_len: int, head_sha: str | None, path: str, st: os.stat_result) -> bool:
+    """Has a file we already read from been replaced or cut short?"""
+    if offset == 0:
+        return False  # nothing read yet, nothing to contradict
+    if (st.st_dev, st.st_ino) != (dev, ino) or st.st_size < offset:
+        return True
+    return bool(head_len) and _head_sha(path, head_len) != head_sha
+
+
+def _reset_tools(conn: sqlite3.Connection, tools: list[str]) -> None:
+    """Forget the read positions of every file of ``tools``; drop rows of replaced files.
+
+    Rows are upserted again when the files are re-read, so only copies that no
+    longer exist anywhere disappear; rows whose log file was deleted are kept.
+    """
+    with _transaction(conn):
+        for tool in tools:
+            rows = conn.execute(
+                "SELECT id, path, dev, ino, offset, head_len, head_sha FROM files WHERE tool = ?", (tool,)
+            ).fetchall()
+            for fid, path, dev, ino, offset, head_len, head_sha in rows:
+                try:
+                    st = os.stat(path)
+                except OSError:
+                    continue  # deleted: keep its rows
+                if _is_replaced(dev, ino, offset, head_len, head_sha, path, st):
+                    conn.execute("DELETE FROM requests WHERE file_id = ?", (fid,))
+            conn.execute(
+                "UPDATE files SET offset = 0, state = NULL, size = -1, head_len = 0, head_sha = NULL WHERE tool = ?",
+                (tool,),
+            )
+
+
+class _transaction:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, exc_type: Any, *_: Any) -> None:
+        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def _write(conn: sqlite3.Connection, outcomes: list[FileOutcome], stats: IngestStats) -> None:
+    """Write one batch of parsed files, with their new offsets, atomically."""
+    touched_prompts: set[str] = set()
+    with _transaction(conn):
+        for o in outcomes:
+            t = o.task
+            if o.error:
+                stats.unreadable.append(f"{t.path}: {o.error}")
+                continue
+            cur = conn.execute("SELECT offset FROM files WHERE id = ?", (t.file_id,)).fetchone()
+            if cur is None or cur[0] != t.start:
+                # Another ingest moved this file on meanwhile; our rows are the same
+                # rows (upserts are idempotent), but its position is not ours to set.
+                conn.executemany(_UPSERT, o.rows)
+                continue
+            conn.executemany(_UPSERT, o.rows)
+            if o.prompts:
+                conn.executemany("INSERT OR IGNORE INTO prompts (key, session_id, ts_ms, sha256) VALUES (?, ?, ?, ?)", o.prompts)
+                touched_prompts.update(p[1] for p in o.prompts)
+            if o.sessions:
+                conn.executemany(
+                    "INSERT INTO sessions (session_id, tool, parent_session, started_ms, cwd, git_branch) VALUES (?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT(session_id) DO UPDATE SET "
+                    "parent_session = coalesce(sessions.parent_session, excluded.parent_session), "
+                    "cwd = CASE WHEN sessions.started_ms IS NULL OR excluded.started_ms < sessions.started_ms THEN coalesce(excluded.cwd, sessions.cwd) ELSE coalesce(sessions.cwd, excluded.cwd) END, "
+                    "git_branch = CASE WHEN sessions.started_ms IS NULL OR excluded.started_ms < sessions.started_ms THEN coalesce(excluded.git_branch, sessions.git_branch) ELSE coalesce(sessions.git_branch, excluded.git_branch) END, "
+                    "started_ms = min(coalesce(sessions.started_ms, excluded.started_ms), coalesce(excluded.started_ms, sessions.started_ms))",
+                    o.sessions,
+                )
+            bad = sum(v for k, v in o.counts.items() if k.startswith("bad_") or k in ("not_object", "too_long"))
+            conn.execute(
+                "UPDATE files SET dev = ?, ino = ?, size = ?, mtime_ns = ?, offset = ?, head_len = ?, head_sha = ?, "
+                "state = ?, bad_lines = bad_lines + ? WHERE id = ?",
+                (
+                    t.dev, t.ino, t.end, t.mtime_ns, o.end_offset, o.head_len, o.head_sha,
+                    json.dumps(o.state, separators=(",", ":")) if o.state else None, bad, t.file_id,
+                ),
+            )
+            stats.files_read += 1
+            stats.bytes_read += o.end_offset - t.start
+            stats.add(o.counts)
+            for off, reason in o.problems:
+                if len(stats.problems) < 200:
+                    stats.problems.append(f"{t.path}:{off}: {reason.replace('_', ' ')}")
+        for sid in touched_prompts:
+            _update_prompt_digest(conn, sid)
+
+
+def _update_prompt_digest(conn: sqlite3.Connection, session_id: str) -> None:
+    """sha256 chain over the session's prompt hashes in time order (texts are never stored)."""
+    digest = b""
+    n = 0
+    for (h,) in conn.execute("SELECT sha256 FROM prompts WHERE session_id = ? ORDER BY ts_ms, key", (session_id,)):
+        digest = hashlib.sha256(digest + bytes.fromhex(h)).digest()
+        n += 1
+    conn.execute(
+        "UPDATE sessions SET prompt_count = ?, prompt_digest = ? WHERE session_id = ?", (n, digest.hex(), session_id)
+    )
+
+
+ProgressFn = Callable[[int, int], None]
+
+
+def ingest(
+    conn: sqlite3.Connection,
+    sources: list[Source],
+    pricing: PricingTable,
+    *,
+    workers: int | None = None,
+    progress: Callable[[int], ProgressFn | None] | None = None,
+) -> IngestStats:
+    """Bring the index up to date with the logs on disk."""
+    started = time.perf_counter()
+    stats = IngestStats()
+    stats.requests_before = conn.execute("SELECT count(*) FROM requests").fetchone()[0]
+    tasks = plan(conn, sources, stats)
+    total = sum(t.end - t.start for t in tasks)
+    advance = progress(total) if progress else None
+    if workers is None:
+        workers = min(2, os.cpu_count() or 1)
+    batch: list[FileOutcome] = []
+    rows = 0
+
+    def take(o: FileOutcome) -> None:
+        nonlocal rows
+        batch.append(o)
+        rows += len(o.rows) + 1
+        if advance:
+            advance(o.task.end - o.task.start, len(o.rows))
+        if rows >= BATCH_ROWS:
+            flush()
+
+    def flush() -> None:
+        nonlocal rows
+        if batch:
+            _write(conn, batch, stats)
+            batch.clear()
+            rows = 0
+
+    if workers > 1 and total >= PARALLEL_MIN_BYTES and len(tasks) > 1:
+        _run_parallel(tasks, pricing, workers, take)
+    else:
+        for t in tasks:
+            take(parse_task(t, pricing))
+    flush()
+    stats.requests_after = conn.execute("SELECT count(*) FROM requests").fetchone()[0]
+    stats.seconds = time.perf_counter() - started
+    return stats
+
+
+def _run_parallel(tasks: list[FileTask], pricing: PricingTable, workers: int, take: Callable[[FileOutcome], None]) -> None:
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork") if hasattr(os, "fork") else multiprocessing.get_context()
+    # Largest files first balances the workers; a bounded window keeps memory flat.
+    queue = sorted(tasks, key=lambda t: t.end - t.start, reverse=True)
+    window = workers * 2
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(pricing,)) as pool:
+        pending: set[Future[FileOutcome]] = set()
+        it = iter(queue)
+        for t in it:
+            pending.add(pool.submit(parse_task, t))
+            if len(pending) >= window:
+                break
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for f in done:
+                take(f.result())
+                nxt = next(it, None)
+                if nxt is not None:
+                    pending.add(pool.submit(parse_task, nxt))
+
+
+def rebuild(index: Path) -> None:
+    """Delete the index (and its WAL files) so the next ingest starts from scratch."""
+    for suffix in ("", "-wal", "-shm"):
+        p = Path(str(index) + suffix)
+        try:
+            p.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def iter_problem_lines(stats: IngestStats) -> Iterable[str]:
+    yield from stats.problems

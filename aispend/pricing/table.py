@@ -1,0 +1,229 @@
+"""Model prices: the bundled snapshot, model-name lookup and the cost of a request.
+
+Prices are Decimal USD per million tokens. Costs are integer nano-dollars
+(10^-9 USD): ``tokens x price-per-million`` is micro-dollars, so with the
+table's prices (at most a few decimals) every cost is exact, and sums are
+integer sums. Nothing here accumulates floats.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from aispend.errors import AispendError
+from aispend.paths import data_dir
+
+BUNDLED = Path(__file__).with_name("snapshot.json")
+#: Anthropic bills the whole request at the long-context rates past this many input tokens.
+LONG_CONTEXT_THRESHOLD = 200_000
+
+FIELDS = ("input", "output", "cache_write_5m", "cache_write_1h", "cache_read")
+
+_DATE_SUFFIX = re.compile(r"-\d{8}$")
+_BEDROCK = re.compile(r"^(?:(?:us|eu|jp|apac|au|ca|global|us-gov)\.)?anthropic\.(?P<name>.+?)(?:-v\d+(?::\d+)?)?$")
+_PROVIDER_PREFIXES = ("anthropic/", "openai/", "gemini/")
+
+
+@dataclass(frozen=True, slots=True)
+class ModelPrice:
+    name: str  # the table key that matched
+    provider: str
+    input: Decimal
+    output: Decimal
+    cache_write_5m: Decimal | None
+    cache_write_1h: Decimal | None
+    cache_read: Decimal | None
+    above_200k: dict[str, Decimal] | None
+    fast_multiplier: Decimal | None
+    source: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    """The price of one request: ``nusd`` is None when it could not be priced."""
+
+    nusd: int | None
+    priced_model: str | None
+    note: str | None  # long_context | fast | logged | unknown_model | fast_unpriced
+
+
+class PricingTable:
+    """A pricing snapshot loaded into memory, with the lookup rules."""
+
+    def __init__(self, snapshot: dict[str, Any]) -> None:
+        if not isinstance(snapshot, dict) or not isinstance(snapshot.get("models"), dict):
+            raise AispendError("pricing snapshot has no 'models' table")
+        self.id: str = str(snapshot.get("id") or "unknown")
+        self.snapshot = snapshot
+        self.models: dict[str, dict[str, Any]] = snapshot["models"]
+        self._cache: dict[str | None, ModelPrice | None] = {}
+
+    # -- lookup ---------------------------------------------------------
+    def candidates(self, model: str) -> list[str]:
+        """Names to try for ``model``, best first (see docs/accounting.md)."""
+        out: list[str] = []
+
+        def add(name: str) -> None:
+            if name and name not in out:
+                out.append(name)
+
+        name = model.strip()
+        add(name)
+        # Proxies and gateways prefix names: converse/, bedrock/, openrouter/anthropic/...
+        bare = name
+        while "/" in bare:
+            bare = bare.split("/", 1)[1]
+            add(bare)
+        # Vertex writes claude-sonnet-4-5@20250929.
+        if "@" in bare:
+            base, _, date = bare.partition("@")
+            add(f"{base}-{date}" if date.isdigit() else base)
+            add(base)
+        m = _BEDROCK.match(bare)
+        if m:
+            add(m.group("name"))
+        for n in list(out):
+            stripped = _DATE_SUFFIX.sub("", n)
+            add(stripped)
+        for n in list(out):
+            if "/" not in n:
+                for p in _PROVIDER_PREFIXES:
+                    add(p + n)
+        return out
+
+    def lookup(self, model: str | None) -> ModelPrice | None:
+        if model in self._cache:
+            return self._cache[model]
+        found = None
+        if model:
+            for cand in self.candidates(model):
+                entry = self.models.get(cand)
+                if entry is not None and "input" in entry and "output" in entry:
+                    found = _model_price(cand, entry)
+                    break
+        self._cache[model] = found
+        return found
+
+    # -- cost -----------------------------------------------------------
+    def cost(
+        self,
+        model: str | None,
+        input_tokens: int,
+        output_tokens: int,
+        cache_write_5m: int = 0,
+        cache_write_1h: int = 0,
+        cache_read: int = 0,
+        speed: str | None = None,
+    ) -> Cost:
+        price = self.lookup(model)
+        if price is None:
+            return Cost(None, None, "unknown_model")
+        note = None
+        rates = {
+            "input": price.input,
+            "output": price.output,
+            "cache_write_5m": price.cache_write_5m,
+            "cache_write_1h": price.cache_write_1h,
+            "cache_read": price.cache_read,
+        }
+        context = input_tokens + cache_write_5m + cache_write_1h + cache_read
+        if price.above_200k and context > LONG_CONTEXT_THRESHOLD:
+            # Anthropic bills the WHOLE request at the long-context rates.
+            for k, v in price.above_200k.items():
+                rates[k] = v
+            if "cache_write_1h" not in price.above_200k:
+                rates["cache_write_1h"] = None  # derive from the long-context input rate
+            note = "long_context"
+        is_claude = price.provider.startswith(("anthropic", "bedrock", "vertex_ai-anthropic")) or "claude" in price.name
+        inp = rates["input"]
+        assert inp is not None
+        w5 = rates["cache_write_5m"]
+        if w5 is None:
+            w5 = inp * Decimal("1.25") if is_claude else inp
+        w1 = rates["cache_write_1h"]
+        if w1 is None:
+            w1 = inp * 2 if is_claude else w5
+        rd = rates["cache_read"]
+        if rd is None:
+            rd = inp
+        micro = (
+            input_tokens * inp
+            + output_tokens * rates["output"]
+            + cache_write_5m * w5
+            + cache_write_1h * w1
+            + cache_read * rd
+        )
+        if speed == "fast":
+            if price.fast_multiplier is None:
+                return Cost(None, price.name, "fast_unpriced")
+            micro *= price.fast_multiplier
+            note = "fast" if note is None else note + "+fast"
+        return Cost(_to_nusd(micro * 1000), price.name, note)
+
+
+def _to_nusd(value: Decimal) -> int:
+    return int(value.quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+
+
+def logged_cost_nusd(cost_usd: str) -> int | None:
+    """A ``costUSD`` written in the log, as nano-dollars."""
+    try:
+        d = Decimal(cost_usd)
+    except ArithmeticError:
+        return None
+    if not d.is_finite() or d < 0:
+        return None
+    return _to_nusd(d * 1_000_000_000)
+
+
+def _dec(v: Any) -> Decimal | None:
+    if v is None:
+        return None
+    return Decimal(str(v))
+
+
+def _model_price(name: str, e: dict[str, Any]) -> ModelPrice:
+    above = e.get("above_200k")
+    return ModelPrice(
+        name=name,
+        provider=str(e.get("provider", "")),
+        input=Decimal(str(e["input"])),
+        output=Decimal(str(e["output"])),
+        cache_write_5m=_dec(e.get("cache_write_5m")),
+        cache_write_1h=_dec(e.get("cache_write_1h")),
+        cache_read=_dec(e.get("cache_read")),
+        above_200k={k: Decimal(str(v)) for k, v in above.items() if k in FIELDS} if isinstance(above, dict) else None,
+        fast_multiplier=_dec(e.get("fast_multiplier")),
+        source=e.get("source"),
+    )
+
+
+def stored_path() -> Path:
+    """Where ``aispend pricing update`` keeps a newer table."""
+    return data_dir() / "pricing.json"
+
+
+@lru_cache(maxsize=1)
+def _bundled() -> dict[str, Any]:
+    return json.loads(BUNDLED.read_text("utf-8"))
+
+
+def load() -> PricingTable:
+    """The active table: a stored update if there is one, else the bundled snapshot."""
+    p = stored_path()
+    if p.exists():
+        try:
+            return PricingTable(json.loads(p.read_text("utf-8")))
+        except (OSError, ValueError) as e:
+            raise AispendError(f"stored pricing table {p} is unreadable ({e}); remove it or run 'aispend pricing update --from FILE'") from None
+    return PricingTable(_bundled())
+
+
+def bundled() -> PricingTable:
+    return PricingTable(_bundled())

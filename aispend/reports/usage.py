@@ -1,0 +1,240 @@
+"""``aispend usage``: token and dollar totals from the local index, grouped.
+
+The JSON shape is a contract (docs/usage-json.md)::
+
+    {"since", "until", "tz", "group_by",
+     "rows": [{"key", <fields>}], "totals": {<fields>}}
+
+with fields ``requests, input_tokens, output_tokens, cache_creation_tokens,
+cache_read_tokens, reasoning_tokens, total_tokens, cost_usd, unpriced_tokens,
+unpriced_models``.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+from aispend.reports.timerange import DayRange, zone_name
+
+GROUPS = ("day", "week", "month", "model", "session", "repo", "tool")
+TOOLS = ("claude", "codex")
+FIELDS = (
+    "requests",
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_tokens",
+    "cache_read_tokens",
+    "reasoning_tokens",
+    "total_tokens",
+    "cost_usd",
+    "unpriced_tokens",
+    "unpriced_models",
+)
+_BUCKET_MS = 15 * 60 * 1000  # every UTC offset in use is a multiple of 15 minutes
+
+
+@dataclass
+class Totals:
+    requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_creation_tokens: int = 0
+    cache_read_tokens: int = 0
+    reasoning_tokens: int = 0
+    total_tokens: int = 0
+    cost_nusd: int = 0
+    unpriced_tokens: int = 0
+    unpriced_models: set[str] = field(default_factory=set)
+
+    def add(self, other: "Totals") -> None:
+        self.requests += other.requests
+        self.input_tokens += other.input_tokens
+        self.output_tokens += other.output_tokens
+        self.cache_creation_tokens += other.cache_creation_tokens
+        self.cache_read_tokens += other.cache_read_tokens
+        self.reasoning_tokens += other.reasoning_tokens
+        self.total_tokens += other.total_tokens
+        self.cost_nusd += other.cost_nusd
+        self.unpriced_tokens += other.unpriced_tokens
+        self.unpriced_models |= other.unpriced_models
+
+    @property
+    def cost_usd(self) -> Decimal:
+        return (Decimal(self.cost_nusd) / 1_000_000_000).quantize(Decimal("0.000001"))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cache_creation_tokens": self.cache_creation_tokens,
+            "cache_read_tokens": self.cache_read_tokens,
+            "reasoning_tokens": self.reasoning_tokens,
+            "total_tokens": self.total_tokens,
+            "cost_usd": float(self.cost_usd),
+            "unpriced_tokens": self.unpriced_tokens,
+            "unpriced_models": sorted(self.unpriced_models),
+        }
+
+
+@dataclass
+class UsageRow:
+    key: str
+    totals: Totals
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class UsageReport:
+    range: DayRange
+    group_by: str
+    tool: str | None
+    rows: list[UsageRow]
+    totals: Totals
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "since": self.range.since.isoformat() if self.range.since else None,
+            "until": self.range.until.isoformat() if self.range.until else None,
+            "tz": zone_name(self.range.tz),
+            "group_by": self.group_by,
+            "tool": self.tool,
+            "rows": [{"key": r.key, **r.totals.as_dict(), **r.extra} for r in self.rows],
+            "totals": self.totals.as_dict(),
+        }
+
+
+_SUMS = (
+    "count(*), sum(input_tokens), sum(output_tokens), sum(cache_write_5m + cache_write_1h), "
+    "sum(cache_read_tokens), sum(reasoning_tokens), sum(total_tokens), sum(coalesce(cost_nusd, 0)), "
+    "sum(CASE WHEN cost_nusd IS NULL THEN total_tokens ELSE 0 END), "
+    "group_concat(DISTINCT CASE WHEN cost_nusd IS NULL THEN "
+    "coalesce(model, '(no model)') || CASE WHEN price_note = 'fast_unpriced' THEN ' (fast)' ELSE '' END END)"
+)
+
+
+def _totals(rec: tuple[Any, ...]) -> Totals:
+    t = Totals(*[int(v or 0) for v in rec[:9]])
+    t.cost_nusd = int(rec[7] or 0)
+    if rec[9]:
+        t.unpriced_models = set(rec[9].split(","))
+    return t
+
+
+def usage_report(
+    conn: sqlite3.Connection, rng: DayRange, group_by: str = "day", tool: str | None = None
+) -> UsageReport:
+    """Aggregate the index over ``rng`` into rows keyed by ``group_by``."""
+    if group_by not in GROUPS:
+        raise ValueError(group_by)
+    where = ["1=1"]
+    params: list[Any] = []
+    lo, hi = rng.bounds_ms()
+    if lo is not None:
+        where.append("ts_ms >= ?")
+        params.append(lo)
+    if hi is not None:
+        where.append("ts_ms < ?")
+        params.append(hi)
+    if tool:
+        where.append("tool = ?")
+        params.append(tool)
+    cond = " AND ".join(where)
+    groups: dict[str, Totals] = {}
+    extras: dict[str, dict[str, Any]] = {}
+    if group_by in ("day", "week", "month"):
+        keyfn = _time_key(group_by, rng)
+        sql = f"SELECT ts_ms / {_BUCKET_MS}, {_SUMS} FROM requests WHERE {cond} GROUP BY 1"
+        for rec in conn.execute(sql, params):
+            _merge(groups, keyfn(rec[0]), _totals(rec[1:]))
+    elif group_by == "session":
+        sql = (
+            f"SELECT session_id, {_SUMS}, min(tool), min(ts_ms), max(ts_ms) FROM requests "
+            f"WHERE {cond} GROUP BY session_id"
+        )
+        for rec in conn.execute(sql, params):
+            _merge(groups, rec[0], _totals(rec[1:11]))
+            extras[rec[0]] = {
+                "tool": rec[11],
+                "first": _iso(rec[12], rng),
+                "last": _iso(rec[13], rng),
+            }
+    else:
+        col = {
+            "model": "coalesce(priced_model, model, '(no model)')",
+            "tool": "tool",
+            "repo": "coalesce(cwd, '(unknown)')",
+        }[group_by]
+        sql = f"SELECT {col}, {_SUMS} FROM requests WHERE {cond} GROUP BY 1"
+        resolve = _RepoResolver() if group_by == "repo" else None
+        for rec in conn.execute(sql, params):
+            key = resolve(rec[0]) if resolve else rec[0]
+            _merge(groups, key, _totals(rec[1:]))
+    rows = [UsageRow(k, v, extras.get(k, {})) for k, v in groups.items()]
+    if group_by in ("day", "week", "month", "session"):
+        rows.sort(key=lambda r: (r.extra.get("first", ""), r.key) if group_by == "session" else r.key)
+    else:
+        rows.sort(key=lambda r: (-r.totals.cost_nusd, -r.totals.total_tokens, r.key))
+    total = Totals()
+    for r in rows:
+        total.add(r.totals)
+    return UsageReport(rng, group_by, tool, rows, total)
+
+
+def _merge(groups: dict[str, Totals], key: str, t: Totals) -> None:
+    cur = groups.get(key)
+    if cur is None:
+        groups[key] = t
+    else:
+        cur.add(t)
+
+
+def _iso(ms: int, rng: DayRange) -> str:
+    return datetime.fromtimestamp(ms / 1000, timezone.utc).astimezone(rng.tz).isoformat(timespec="seconds")
+
+
+def _time_key(group_by: str, rng: DayRange):  # type: ignore[no-untyped-def]
+    cache: dict[int, str] = {}
+    tz = rng.tz
+
+    def key(bucket: int) -> str:
+        k = cache.get(bucket)
+        if k is None:
+            d: date = datetime.fromtimestamp(bucket * _BUCKET_MS / 1000, timezone.utc).astimezone(tz).date()
+            if group_by == "week":
+                d = d - timedelta(days=d.weekday())  # the week's Monday
+                k = d.isoformat()
+            elif group_by == "month":
+                k = d.strftime("%Y-%m")
+            else:
+                k = d.isoformat()
+            cache[bucket] = k
+        return k
+
+    return key
+
+
+class _RepoResolver:
+    """Map a session's cwd to the repository containing it (nearest ``.git``)."""
+
+    def __init__(self) -> None:
+        self.cache: dict[str, str] = {}
+
+    def __call__(self, cwd: str) -> str:
+        hit = self.cache.get(cwd)
+        if hit is not None:
+            return hit
+        repo = cwd
+        p = cwd
+        while p and p != os.path.dirname(p):
+            if os.path.exists(os.path.join(p, ".git")):
+                repo = p
+                break
+            p = os.path.dirname(p)
+        self.cache[cwd] = repo
+        return repo

@@ -1,0 +1,218 @@
+"""Claude Code session logs: ``<root>/projects/<encoded-cwd>/**/*.jsonl``.
+
+Counting rules (docs/accounting.md has the reasons):
+
+* a usage entry is a JSON object with a ``timestamp`` and a top-level
+  ``message.usage`` holding integer ``input_tokens`` and ``output_tokens``;
+  usage nested in ``progress`` lines (``data.message.message.usage``) is a
+  subagent's, already logged in its own file, and is never counted;
+* a response is identified by (``message.id``, ``requestId``), or by
+  ``message.id`` alone when there is no ``requestId``; duplicates across all
+  files collapse to the copy with the largest token total (the index does that,
+  here each copy is just emitted with the same key);
+* a response belongs to the line's ``sessionId``; subagent lines keep their
+  parent's ``sessionId`` and carry ``agentId``;
+* model ``<synthetic>`` is not usage; ``costUSD`` (old logs) is kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import orjson
+
+from aispend.paths import home
+from aispend.sources.base import ParseResult, Prompt, Request, iter_files, parse_ts_ms, valid_tokens
+
+NAME = "claude"
+
+
+def roots() -> list[Path]:
+    """``$CLAUDE_CONFIG_DIR`` (comma-separated) when set, else both default homes."""
+    env = os.environ.get("CLAUDE_CONFIG_DIR")
+    if env:
+        candidates = [Path(p.strip()).expanduser() for p in env.split(",") if p.strip()]
+    else:
+        h = home()
+        candidates = [h / ".config" / "claude", h / ".claude"]
+    out: list[Path] = []
+    seen: set[str] = set()
+    for c in candidates:
+        real = os.path.realpath(c)
+        if real not in seen and (c / "projects").is_dir():
+            seen.add(real)
+            out.append(c)
+    return out
+
+
+def _jsonl(name: str) -> bool:
+    return name.endswith(".jsonl")
+
+
+class ClaudeSource:
+    name = NAME
+
+    def discover(self) -> Iterator[Path]:
+        for root in roots():
+            yield from iter_files(root / "projects", _jsonl)
+
+    def parse(
+        self, path: Path, lines: Iterable[tuple[int, bytes]], state: dict[str, Any] | None
+    ) -> ParseResult:
+        result = ParseResult()
+        fallback_session = _session_from_path(path)
+        loads = orjson.loads
+        n = 0
+        for offset, line in lines:
+            n += 1
+            # Cheap pre-filters on the raw bytes. In JSON a quote inside a string
+            # is escaped, so a raw `"usage"` can only be a key (or the string
+            # "usage"): lines without it carry no usage and need no parsing.
+            has_usage = b'"usage"' in line
+            if not has_usage and (b'"user"' not in line or b'"tool_use_id"' in line):
+                if line[:1] != b"{" and line.strip():
+                    result.problem(offset, "not_object")
+                continue
+            try:
+                d = loads(line)
+            except orjson.JSONDecodeError:
+                result.problem(offset, "bad_json")
+                continue
+            if not isinstance(d, dict):
+                result.problem(offset, "not_object")
+                continue
+            if has_usage:
+                _usage_line(d, offset, fallback_session, result)
+            else:
+                _prompt_line(d, offset, fallback_session, result)
+        result.count("lines", n)
+        return result
+
+
+def _session_from_path(path: Path) -> str:
+    """The session a file belongs to when its lines do not say."""
+    if path.parent.name == "subagents":
+        return path.parent.parent.name
+    return path.stem
+
+
+def _usage_line(d: dict[str, Any], offset: int, fallback_session: str, result: ParseResult) -> None:
+    msg = d.get("message")
+    if not isinstance(msg, dict):
+        return
+    usage = msg.get("usage")
+    if not isinstance(usage, dict):
+        return
+    if "input_tokens" not in usage and "output_tokens" not in usage:
+        return
+    model = msg.get("model")
+    if model == "<synthetic>":
+        result.count("synthetic")
+        return
+    ts = parse_ts_ms(d.get("timestamp"))
+    if ts is None:
+        result.problem(offset, "bad_timestamp")
+        return
+    inp = usage.get("input_tokens")
+    out = usage.get("output_tokens")
+    cw = usage.get("cache_creation_input_tokens", 0)
+    cr = usage.get("cache_read_input_tokens", 0)
+    if cw is None:
+        cw = 0
+    if cr is None:
+        cr = 0
+    if not (valid_tokens(inp) and valid_tokens(out) and valid_tokens(cw) and valid_tokens(cr)):
+        result.problem(offset, "bad_tokens")
+        return
+    cw1h = 0
+    breakdown = usage.get("cache_creation")
+    if isinstance(breakdown, dict):
+        v = breakdown.get("ephemeral_1h_input_tokens", 0)
+        if v is None:
+            v = 0
+        if not valid_tokens(v):
+            result.problem(offset, "bad_tokens")
+            return
+        # The breakdown splits the billed total; never let it exceed it.
+        cw1h = min(v, cw)
+    if model is not None and not isinstance(model, str):
+        model = None
+    session = d.get("sessionId")
+    if not isinstance(session, str) or not session:
+        session = fallback_session
+    msg_id = msg.get("id")
+    req_id = d.get("requestId")
+    if isinstance(msg_id, str) and msg_id:
+        key = f"claude:{msg_id}:{req_id}" if isinstance(req_id, str) and req_id else f"claude:{msg_id}"
+    else:
+        uuid = d.get("uuid")
+        key = f"claude:line:{uuid}" if isinstance(uuid, str) and uuid else f"claude:line:{session}:{ts}:{offset}"
+    cost = d.get("costUSD")
+    logged = None
+    if type(cost) in (int, float) and cost >= 0 and cost == cost and cost != float("inf"):
+        logged = repr(cost)
+    speed = usage.get("speed")
+    agent = d.get("agentId")
+    result.requests.append(
+        Request(
+            key=key,
+            tool=NAME,
+            session_id=session,
+            ts_ms=ts,
+            model=model,
+            input_tokens=inp,
+            output_tokens=out,
+            cache_write_5m=cw - cw1h,
+            cache_write_1h=cw1h,
+            cache_read_tokens=cr,
+            agent_id=agent if isinstance(agent, str) and d.get("isSidechain") else None,
+            cwd=_str(d.get("cwd")),
+            git_branch=_str(d.get("gitBranch")),
+            speed=speed if isinstance(speed, str) else None,
+            logged_cost_usd=logged,
+            offset=offset,
+        )
+    )
+
+
+def _prompt_line(d: dict[str, Any], offset: int, fallback_session: str, result: ParseResult) -> None:
+    """A user's own prompt (not a tool result, not meta, not a subagent's task)."""
+    if d.get("type") != "user" or d.get("isMeta") or d.get("isSidechain") or d.get("isCompactSummary"):
+        return
+    msg = d.get("message")
+    if not isinstance(msg, dict) or msg.get("role") != "user":
+        return
+    content = msg.get("content")
+    if isinstance(content, str):
+        text = content
+    elif isinstance(content, list):
+        parts = []
+        for item in content:
+            if not isinstance(item, dict):
+                continue
+            if item.get("type") == "tool_result":
+                return
+            if item.get("type") == "text" and isinstance(item.get("text"), str):
+                parts.append(item["text"])
+        text = "\n".join(parts)
+    else:
+        return
+    if not text.strip():
+        return
+    ts = parse_ts_ms(d.get("timestamp"))
+    if ts is None:
+        return
+    session = d.get("sessionId")
+    if not isinstance(session, str) or not session:
+        session = fallback_session
+    uuid = d.get("uuid")
+    key = f"claude:{uuid}" if isinstance(uuid, str) and uuid else f"claude:{session}:{ts}"
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    result.prompts.append(Prompt(session_id=session, key=key, ts_ms=ts, sha256=digest))
+
+
+def _str(v: object) -> str | None:
+    return v if isinstance(v, str) and v else None

@@ -1,0 +1,241 @@
+"""Codex rollout logs: ``$CODEX_HOME/sessions/**/rollout-*.jsonl`` and ``archived_sessions/``.
+
+Counting rules (docs/accounting.md has the reasons):
+
+* ``event_msg``/``token_count`` with a non-null ``info``: count its
+  ``last_token_usage`` when ``total_token_usage`` differs from the previous
+  snapshot in the file (Codex re-emits identical snapshots). Totals are compared,
+  never subtracted: ``codex resume`` appends to the same file and some versions
+  restart the totals at zero.
+* ``cached_input_tokens`` is part of ``input_tokens`` and
+  ``reasoning_output_tokens`` part of ``output_tokens``.
+* ``turn_context`` sets the current model; before any is seen the model is
+  unknown and the request is unpriced (never guessed).
+* Forks: a forked rollout starts with its own ``session_meta`` (carrying
+  ``forked_from_id``) followed by a re-stamped copy of its ancestors' lines,
+  ``token_count`` snapshots included. Each snapshot is keyed by the lineage's
+  root session and its exact token figures, so a copy and its original are one
+  request; the original (earlier timestamp) wins. Lines of the initial copy
+  burst are attributed to the ancestor whose ``session_meta`` precedes them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import orjson
+
+from aispend.paths import home
+from aispend.sources.base import ParseResult, Prompt, Request, SessionInfo, iter_files, parse_ts_ms, valid_tokens
+
+NAME = "codex"
+#: Lines of a fork's initial copy are written in one burst; a pause longer
+#: than this between parsed lines ends it.
+BURST_GAP_MS = 1000
+_FIELDS = ("input_tokens", "cached_input_tokens", "output_tokens", "reasoning_output_tokens", "total_tokens")
+
+
+def root_dir() -> Path:
+    env = os.environ.get("CODEX_HOME")
+    return Path(env).expanduser() if env else home() / ".codex"
+
+
+def _rollout(name: str) -> bool:
+    return name.startswith("rollout-") and name.endswith(".jsonl")
+
+
+class CodexSource:
+    name = NAME
+
+    def discover(self) -> Iterator[Path]:
+        root = root_dir()
+        for sub in ("sessions", "archived_sessions"):
+            d = root / sub
+            if d.is_dir():
+                yield from iter_files(d, _rollout)
+
+    def parse(
+        self, path: Path, lines: Iterable[tuple[int, bytes]], state: dict[str, Any] | None
+    ) -> ParseResult:
+        result = ParseResult()
+        st = state or {
+            "sid": None,  # the file's own session (its first session_meta)
+            "root": None,  # root of the fork lineage: scopes de-duplication keys
+            "seg": None,  # session the current lines belong to
+            "burst": False,  # inside a fork's initial copy
+            "last_ts": None,
+            "model": None,
+            "cwd": None,
+            "branch": None,
+            "prev": None,  # previous total_token_usage snapshot
+            "ord": {},  # prompts seen per session, for prompt keys
+        }
+        loads = orjson.loads
+        n = 0
+        for offset, line in lines:
+            n += 1
+            if not (
+                b'"token_count"' in line
+                or b'"turn_context"' in line
+                or b'"session_meta"' in line
+                or b'"user_message"' in line
+            ):
+                if line[:1] != b"{" and line.strip():
+                    result.problem(offset, "not_object")
+                continue
+            try:
+                d = loads(line)
+            except orjson.JSONDecodeError:
+                result.problem(offset, "bad_json")
+                continue
+            if not isinstance(d, dict):
+                result.problem(offset, "not_object")
+                continue
+            kind = d.get("type")
+            payload = d.get("payload")
+            if not isinstance(payload, dict):
+                continue
+            ts = parse_ts_ms(d.get("timestamp"))
+            if st["burst"] and ts is not None and st["last_ts"] is not None and ts - st["last_ts"] > BURST_GAP_MS:
+                st["burst"] = False
+                st["seg"] = st["sid"]
+            if ts is not None:
+                st["last_ts"] = ts
+            if kind == "session_meta":
+                _session_meta(payload, ts, st, result, path)
+            elif kind == "turn_context":
+                model = payload.get("model")
+                if isinstance(model, str) and model:
+                    st["model"] = model
+                cwd = payload.get("cwd")
+                if isinstance(cwd, str) and cwd:
+                    st["cwd"] = cwd
+            elif kind == "event_msg":
+                ptype = payload.get("type")
+                if ptype == "token_count":
+                    _token_count(payload, ts, offset, st, result, path)
+                elif ptype == "user_message":
+                    _user_message(payload, ts, st, result, path)
+        result.count("lines", n)
+        result.state = st
+        return result
+
+
+def _ensure_session(st: dict[str, Any], path: Path) -> None:
+    """A file with no session_meta yet: name the session after the file."""
+    if st["sid"] is None:
+        stem = path.stem
+        sid = stem[-36:] if len(stem) >= 36 else stem
+        st["sid"] = st["root"] = st["seg"] = sid
+
+
+def _session_meta(p: dict[str, Any], ts: int | None, st: dict[str, Any], result: ParseResult, path: Path) -> None:
+    sid = p.get("id")
+    if not isinstance(sid, str) or not sid:
+        return
+    forked = p.get("forked_from_id")
+    forked = forked if isinstance(forked, str) and forked else None
+    parent = forked or _spawn_parent(p.get("source"))
+    git = p.get("git") if isinstance(p.get("git"), dict) else {}
+    branch = git.get("branch") if isinstance(git.get("branch"), str) else None
+    cwd = p.get("cwd") if isinstance(p.get("cwd"), str) else None
+    if st["sid"] is None:
+        # The file's own session.
+        st["sid"] = st["seg"] = sid
+        st["root"] = forked or sid
+        st["burst"] = forked is not None
+        st["cwd"], st["branch"] = cwd, branch
+        started = parse_ts_ms(p.get("timestamp")) or ts
+        result.sessions.append(SessionInfo(sid, NAME, started, cwd, branch, parent))
+        return
+    if sid == st["sid"]:
+        return  # repeated own meta
+    if st["burst"]:
+        # An ancestor's meta inside the copied history: follow the lineage up.
+        st["seg"] = sid
+        if sid == st["root"] and forked:
+            st["root"] = forked
+
+
+def _spawn_parent(source: object) -> str | None:
+    if isinstance(source, dict):
+        sub = source.get("subagent")
+        if isinstance(sub, dict):
+            spawn = sub.get("thread_spawn")
+            if isinstance(spawn, dict) and isinstance(spawn.get("parent_thread_id"), str):
+                return spawn["parent_thread_id"]
+    return None
+
+
+def _usage(obj: object) -> tuple[int, ...] | None:
+    """The five counters of a TokenUsage; None when any is not a valid count.
+
+    ``input_tokens`` and ``output_tokens`` are required; the others default to 0.
+    """
+    if not isinstance(obj, dict) or "input_tokens" not in obj or "output_tokens" not in obj:
+        return None
+    vals = tuple(obj.get(f) if obj.get(f) is not None else 0 for f in _FIELDS)
+    return vals if all(valid_tokens(v) for v in vals) else None
+
+
+def _token_count(
+    p: dict[str, Any], ts: int | None, offset: int, st: dict[str, Any], result: ParseResult, path: Path
+) -> None:
+    info = p.get("info")
+    if info is None:
+        return
+    if not isinstance(info, dict):
+        result.problem(offset, "bad_tokens")
+        return
+    total = _usage(info.get("total_token_usage"))
+    last = _usage(info.get("last_token_usage"))
+    if total is None or last is None:
+        result.problem(offset, "bad_tokens")
+        return
+    prev = st["prev"]
+    if prev is not None and tuple(prev) == total:
+        result.count("repeated_snapshots")
+        return
+    st["prev"] = list(total)
+    if ts is None:
+        result.problem(offset, "bad_timestamp")
+        return
+    _ensure_session(st, path)
+    inp, cached, out, reasoning, _tot = last
+    if inp == 0 and cached == 0 and out == 0 and reasoning == 0:
+        return
+    cached = min(cached, inp)
+    key = "codex:{}:{}:{}".format(st["root"], ",".join(map(str, total)), ",".join(map(str, last)))
+    seg = st["seg"]
+    result.requests.append(
+        Request(
+            key=key,
+            tool=NAME,
+            session_id=seg,
+            parent_session=None,
+            ts_ms=ts,
+            model=st["model"],
+            input_tokens=inp - cached,
+            cache_read_tokens=cached,
+            output_tokens=out,
+            reasoning_tokens=min(reasoning, out),
+            cwd=st["cwd"],
+            git_branch=st["branch"],
+            offset=offset,
+        )
+    )
+
+
+def _user_message(p: dict[str, Any], ts: int | None, st: dict[str, Any], result: ParseResult, path: Path) -> None:
+    text = p.get("message")
+    if not isinstance(text, str) or not text.strip() or ts is None:
+        return
+    _ensure_session(st, path)
+    seg = st["seg"]
+    n = st["ord"].get(seg, 0)
+    st["ord"][seg] = n + 1
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    result.prompts.append(Prompt(session_id=seg, key=f"codex:{seg}:{n}:{digest[:16]}", ts_ms=ts, sha256=digest))
