@@ -1,0 +1,1 @@
+"""The local SQLite index: schema, incremental ingest, re-pricing."""

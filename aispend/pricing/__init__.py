@@ -1,0 +1,1 @@
+"""Model prices: a bundled snapshot derived from LiteLLM, the lookup rules, and costs."""

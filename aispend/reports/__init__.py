@@ -1,0 +1,1 @@
+"""Reports over the index: usage tables, JSON and CSV."""
