@@ -21,11 +21,11 @@ class LineReader:
     complete line, and :attr:`too_long` lists the offsets of skipped giant lines.
     """
 
-    def __init__(self, fh: BinaryIO, start: int, end: int, max_line: int = MAX_LINE) -> None:
+    def __init__(self, fh: BinaryIO, start: int, end: int, max_line: int | None = None) -> None:
         self.fh = fh
         self.start = start
         self.end = end
-        self.max_line = max_line
+        self.max_line = max_line or MAX_LINE
         self.end_offset = start
         self.too_long: list[int] = []
 

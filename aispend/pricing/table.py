@@ -27,6 +27,7 @@ FIELDS = ("input", "output", "cache_write_5m", "cache_write_1h", "cache_read")
 
 _DATE_SUFFIX = re.compile(r"-\d{8}$")
 _BEDROCK = re.compile(r"^(?:(?:us|eu|jp|apac|au|ca|global|us-gov)\.)?anthropic\.(?P<name>.+?)(?:-v\d+(?::\d+)?)?$")
+_SURCHARGED_GEOS = ("us", "eu", "jp", "apac", "au")
 _PROVIDER_PREFIXES = ("anthropic/", "openai/", "gemini/")
 
 
@@ -87,6 +88,13 @@ class PricingTable:
             add(base)
         m = _BEDROCK.match(bare)
         if m:
+            geo = bare.split(".", 1)[0] if not bare.startswith("anthropic.") else None
+            if geo in _SURCHARGED_GEOS:
+                # Regional endpoints share one uplift; when the table lacks this
+                # region for the model, another surcharged region's price is it.
+                rest = bare[len(geo) + 1 :]
+                for other in _SURCHARGED_GEOS:
+                    add(f"{other}.{rest}")
             add(m.group("name"))
         for n in list(out):
             stripped = _DATE_SUFFIX.sub("", n)

@@ -179,7 +179,10 @@ def iter_files(root: Path, pattern_ok, follow_symlinks: bool = True) -> Iterator
             try:
                 if entry.is_dir(follow_symlinks=follow_symlinks):
                     stack.append(entry.path)
-                elif pattern_ok(entry.name) and entry.is_file(follow_symlinks=follow_symlinks):
+                elif pattern_ok(entry.name) and (
+                    entry.is_file(follow_symlinks=follow_symlinks) or (entry.is_symlink() and not os.path.exists(entry.path))
+                ):
+                    # A dangling symlink is yielded so that it is reported as unreadable.
                     yield Path(entry.path)
             except OSError:
                 continue

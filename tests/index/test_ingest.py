@@ -1,0 +1,211 @@
+"""The index: incremental, idempotent, transactional, safe with two processes, and never crashed by bad files."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from aispend.index import ingest as ingest_mod
+from tests.logbuilder import Logs, write
+from tests.util import rows, run_ingest, totals
+
+T0 = "2026-02-12T14:00:00.000Z"
+
+
+def _ts(i: int) -> str:
+    return f"2026-02-12T14:{i // 60 % 60:02d}:{i % 60:02d}.000Z"
+
+
+def test_second_run_reads_nothing_and_changes_nothing(logs: Logs) -> None:
+    write(logs.claude_file("s1"), [Logs.assistant(_ts(i), session="s1", inp=i, out=1) for i in range(20)])
+    conn, first = run_ingest()
+    before = totals(conn)
+    conn2, second = run_ingest()
+    assert first.files_read == 1 and first.bytes_read > 0
+    assert (second.files_read, second.bytes_read) == (0, 0)
+    assert totals(conn2) == before
+
+
+def test_append_reads_only_new_bytes_and_adds_exactly_the_new_usage(logs: Logs) -> None:
+    path = write(logs.claude_file("s1"), [Logs.assistant(_ts(i), session="s1", inp=10, out=1) for i in range(5)])
+    size = path.stat().st_size
+    conn, _ = run_ingest()
+    write(path, [Logs.assistant(_ts(100 + i), session="s1", inp=100, out=2) for i in range(3)])
+    conn, stats = run_ingest()
+    assert stats.bytes_read == path.stat().st_size - size
+    t = totals(conn)
+    assert (t["requests"], t["input_tokens"], t["output_tokens"]) == (8, 350, 11)
+
+
+def test_incomplete_last_line_waits_until_complete(logs: Logs) -> None:
+    import json
+
+    line = json.dumps(Logs.assistant(T0, session="s1", inp=77, out=7), separators=(",", ":"))
+    path = logs.claude_file("s1")
+    write(path, [Logs.assistant(T0, session="s1", inp=1, out=1)])
+    with open(path, "a") as fh:
+        fh.write(line[:40])
+    conn, _ = run_ingest()
+    assert totals(conn)["input_tokens"] == 1
+    with open(path, "a") as fh:
+        fh.write(line[40:] + "\n")
+    conn, _ = run_ingest()
+    assert totals(conn)["input_tokens"] == 78
+    conn, _ = run_ingest()
+    assert totals(conn)["requests"] == 2
+
+
+def test_shrunk_or_replaced_file_is_read_again(logs: Logs) -> None:
+    a = Logs.assistant(T0, session="s1", msg_id="msg_a", inp=10, out=1)
+    b = Logs.assistant(T0, session="s1", msg_id="msg_b", inp=20, out=1)
+    c = Logs.assistant(T0, session="s1", msg_id="msg_c", inp=40, out=1)
+    path = write(logs.claude_file("s1"), [a, b])
+    conn, _ = run_ingest()
+    assert totals(conn)["input_tokens"] == 30
+    # Rewritten shorter with different content: b is gone, c is new.
+    tmp = path.with_suffix(".tmp")
+    write(tmp, [a, c], mode="w")
+    os.replace(tmp, path)
+    conn, stats = run_ingest()
+    assert stats.reread_tools == ["claude"]
+    assert totals(conn)["input_tokens"] == 50
+
+
+def test_rewritten_file_with_same_size_and_inode_is_detected(logs: Logs) -> None:
+    path = write(logs.claude_file("s1"), [Logs.assistant(T0, session="s1", msg_id="msg_1", inp=11, out=1)])
+    conn, _ = run_ingest()
+    data = path.read_bytes().replace(b"msg_1", b"msg_2")
+    with open(path, "r+b") as fh:  # same inode, same size, other bytes
+        fh.write(data)
+    os.utime(path, ns=(1, 1))
+    write(path, [Logs.assistant(T0, session="s1", msg_id="msg_3", inp=5, out=1)])
+    conn, stats = run_ingest()
+    keys = sorted(k for (k,) in conn.execute("SELECT key FROM requests"))
+    assert [k.split(":")[1] for k in keys] == ["msg_2", "msg_3"]
+    assert stats.reread_tools == ["claude"]
+
+
+def test_duplicate_in_a_replaced_file_falls_back_to_the_other_copy(logs: Logs) -> None:
+    big = Logs.assistant(T0, session="s1", msg_id="msg_d", req_id="req_d", inp=10, out=500)
+    small = dict(big, message=dict(big["message"], usage=dict(big["message"]["usage"], output_tokens=3)))
+    keep = write(logs.claude_file("s1"), [small])
+    gone = write(logs.claude_file("s2"), [big])
+    conn, _ = run_ingest()
+    assert totals(conn)["output_tokens"] == 500
+    write(gone, [Logs.assistant(T0, session="s2", msg_id="msg_other", inp=1, out=1)], mode="w")
+    conn, _ = run_ingest()
+    by = {k: v for k, v in conn.execute("SELECT key, output_tokens FROM requests")}
+    assert by == {"claude:msg_d:req_d": 3, "claude:msg_other:req_other": 1}
+    assert keep.exists()
+
+
+def test_rows_of_deleted_logs_are_kept(logs: Logs) -> None:
+    path = write(logs.claude_file("s1"), [Logs.assistant(T0, session="s1", inp=9, out=1)])
+    conn, _ = run_ingest()
+    path.unlink()
+    conn, _ = run_ingest()
+    assert totals(conn)["input_tokens"] == 9
+
+
+def test_bad_files_are_skipped_and_counted(logs: Logs, hermetic: Path) -> None:
+    d = logs.claude_file("x").parent
+    write(d / "garbage.jsonl", [b"\x00\xff\xfe garbage", b'{"type":"assistant","message":{"usage":{"input_tok', b"{not json and no usage key", b"[1,2,3]", b"42", b'"str"', b"{}"])
+    write(d / "empty.jsonl", [], mode="w")
+    (d / "dangling.jsonl").symlink_to(d / "does-not-exist.jsonl")
+    (d / "loop").symlink_to(d)  # a folder symlink loop
+    write(d / "ok.jsonl", [Logs.assistant(T0, session="ok", inp=3, out=3)])
+    conn, stats = run_ingest()
+    assert totals(conn)["requests"] == 1
+    assert stats.counts["not_object"] == 4  # garbage, [1,2,3], 42, "str"
+    assert stats.counts["bad_json"] == 1  # the truncated usage line; other non-usage lines are not parsed
+    assert any("dangling.jsonl" in u for u in stats.unreadable)
+
+
+def test_too_long_line_is_skipped_and_reported(logs: Logs, monkeypatch: pytest.MonkeyPatch) -> None:
+    from aispend.index import reader
+
+    monkeypatch.setattr(reader, "MAX_LINE", 2000)
+    huge = Logs.assistant(T0, session="s1", inp=50, out=5, text="z" * 5000)
+    write(logs.claude_file("s1"), [huge, Logs.assistant(T0, session="s1", inp=1, out=1)])
+    conn, stats = run_ingest()
+    assert stats.counts["too_long"] == 1
+    assert totals(conn)["input_tokens"] == 1
+
+
+def test_parallel_ingest_equals_serial(logs: Logs, monkeypatch: pytest.MonkeyPatch, hermetic: Path) -> None:
+    for s in range(6):
+        write(logs.claude_file(f"s{s}"), [Logs.assistant(_ts(i), session=f"s{s}", inp=i + s, out=2, cr=i) for i in range(50)])
+    write(logs.codex_file("2026-02-23T12-00-00-aaaa"), [Logs.codex_meta(T0, "cx1"), Logs.codex_turn(T0), Logs.codex_tokens(T0, (100, 10, 5, 1))])
+    monkeypatch.setattr(ingest_mod, "PARALLEL_MIN_BYTES", 0)
+    conn, stats = run_ingest(workers=2)
+    parallel = rows(conn, "session")
+    conn.close()
+    os.environ["AISPEND_HOME"] = str(hermetic.parent / "serial-data")
+    conn, _ = run_ingest(workers=1)
+    assert rows(conn, "session") == parallel
+    assert len(parallel) == 7 and stats.files_read == 7
+
+
+def _corpus(logs: Logs, files: int = 12, lines: int = 400) -> None:
+    rnd = random.Random(7)
+    for s in range(files):
+        out = []
+        for i in range(lines):
+            mid = f"msg_{s}_{i}"
+            # streaming copies with growing output
+            for o in (1, rnd.randint(2, 500)):
+                out.append(Logs.assistant(_ts(i), session=f"s{s}", msg_id=mid, req_id=f"r{s}_{i}", inp=rnd.randint(1, 900), out=o, cr=rnd.randint(0, 10**5), text="t" * 2000))
+        write(logs.claude_file(f"s{s}"), out)
+
+
+def _cli(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "aispend", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _cli_totals(env: dict[str, str]) -> dict:
+    import json
+
+    out = subprocess.run([sys.executable, "-m", "aispend", "usage", "--json", "--by", "session", "--no-ingest"], env=env, capture_output=True, check=True)
+    d = json.loads(out.stdout)
+    return {"totals": d["totals"], "rows": d["rows"]}
+
+
+def test_kill_9_mid_ingest_loses_and_doubles_nothing(logs: Logs, hermetic: Path) -> None:
+    _corpus(logs)
+    env = dict(os.environ)
+    killed = 0
+    for delay in (0.15, 0.3, 0.45, 0.6):
+        p = _cli(env, "ingest", "-q")
+        time.sleep(delay)
+        if p.poll() is None:
+            p.send_signal(signal.SIGKILL)
+            killed += 1
+        p.wait()
+    p = _cli(env, "ingest", "-q")
+    assert p.wait() == 0
+    got = _cli_totals(env)
+    clean = dict(env, AISPEND_HOME=str(hermetic.parent / "clean"))
+    assert _cli(clean, "ingest", "-q").wait() == 0
+    assert got == _cli_totals(clean)
+    assert got["totals"]["requests"] == 12 * 400
+    assert killed >= 1
+
+
+def test_two_processes_ingesting_at_once(logs: Logs) -> None:
+    _corpus(logs, files=8, lines=200)
+    env = dict(os.environ)
+    procs = [_cli(env, "ingest", "-q") for _ in range(2)]
+    results = [(p.wait(), p.stderr.read()) for p in procs]  # type: ignore[union-attr]
+    assert [r[0] for r in results] == [0, 0], results
+    got = _cli_totals(env)
+    assert got["totals"]["requests"] == 8 * 200
+    p = _cli(env, "ingest", "-q")
+    assert p.wait() == 0
+    assert _cli_totals(env) == got
