@@ -20,7 +20,8 @@ def ingest(
         from aispend.paths import index_path
 
         drop(index_path())
-    _conn, stats = run_ingest(verbose=verbose, quiet=quiet)
+    conn, stats = run_ingest(verbose=verbose, quiet=quiet)
+    conn.close()
     if quiet and not stats.bad_lines and not stats.unreadable:
         return
     out = stdout()

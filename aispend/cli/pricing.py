@@ -71,7 +71,11 @@ def update(
         from aispend.index import db
         from aispend.index.reprice import reprice
 
-        n, unpriced = reprice(db.connect(), t)
+        conn = db.connect()
+        try:
+            n, unpriced = reprice(conn, t)
+        finally:
+            conn.close()
         typer.echo(f"re-priced {n:,} requests ({unpriced:,} still without a price)")
 
 
@@ -85,5 +89,9 @@ def reset() -> None:
 
     removed = store.reset()
     t = pricing_table.load()
-    n, _ = reprice(db.connect(), t)
+    conn = db.connect()
+    try:
+        n, _ = reprice(conn, t)
+    finally:
+        conn.close()
     typer.echo(("removed the stored table; " if removed else "no stored table; ") + f"using {t.id}, re-priced {n:,} requests")

@@ -38,7 +38,10 @@ def usage(
         from aispend.cli.common import run_ingest
 
         conn, _stats = run_ingest(quiet=as_json or as_csv)
-    rep = report.usage_report(conn, rng, by, tool)
+    try:
+        rep = report.usage_report(conn, rng, by, tool)
+    finally:
+        conn.close()
     from aispend.reports import render
 
     if as_json:

@@ -92,6 +92,7 @@ def connect(path: Path | None = None, *, readonly: bool = False) -> sqlite3.Conn
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as e:
             raise AispendError(f"cannot create the data directory {path.parent}: {e.strerror}") from None
+    conn = None
     try:
         conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA busy_timeout = 30000")
@@ -99,7 +100,12 @@ def connect(path: Path | None = None, *, readonly: bool = False) -> sqlite3.Conn
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
         migrate(conn)
+    except AispendError:
+        conn.close()
+        raise
     except sqlite3.DatabaseError as e:
+        if conn is not None:
+            conn.close()
         raise AispendError(
             f"the index {path} is unreadable ({e}); rebuild it from the logs with 'aispend ingest --rebuild'"
         ) from None
