@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import sys
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from rich.console import Console
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
-def stdout() -> Console:
+def stdout() -> "Console":
+    from rich.console import Console
+
     return Console(highlight=False, soft_wrap=False)
 
 
-def stderr() -> Console:
+def stderr() -> "Console":
+    from rich.console import Console
+
     return Console(stderr=True, highlight=False)
 
 
@@ -45,7 +50,7 @@ def run_ingest(verbose: bool = False, quiet: bool = False, tools: list[str] | No
 _progress_bar = None
 
 
-def _progress(err: Console) -> Callable[[int], Callable[[int, int], None] | None]:
+def _progress(err: "Console") -> Callable[[int], Callable[[int, int], None] | None]:
     def factory(total: int) -> Callable[[int, int], None] | None:
         if total < 64 << 20:
             return None  # quick: stay silent

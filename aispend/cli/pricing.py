@@ -7,8 +7,6 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.table import Table
-from rich.text import Text
 
 from aispend.errors import AispendError
 
@@ -23,6 +21,9 @@ def show(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Show the prices used for MODEL (USD per million tokens), or the whole table."""
+    from rich.table import Table
+    from rich.text import Text
+
     from aispend.cli.common import stdout
     from aispend.pricing import table as pricing_table
 

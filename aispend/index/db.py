@@ -59,8 +59,6 @@ MIGRATIONS: list[list[str]] = [
             line_offset INTEGER NOT NULL
         ) WITHOUT ROWID""",
         """CREATE INDEX requests_ts ON requests (ts_ms)""",
-        """CREATE INDEX requests_session ON requests (session_id)""",
-        """CREATE INDEX requests_file ON requests (file_id)""",
         """CREATE TABLE sessions (
             session_id TEXT PRIMARY KEY,
             tool TEXT NOT NULL,

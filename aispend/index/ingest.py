@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from aispend.index.reader import LineReader
+from aispend.sources.reader import ChunkReader, LineReader
 from aispend.pricing.table import PricingTable, logged_cost_nusd
 from aispend.sources.base import ParseResult, Request, Source
 
@@ -130,8 +130,15 @@ def parse_task(task: FileTask, pricing: PricingTable | None = None) -> FileOutco
     out = FileOutcome(task=task, end_offset=task.start)
     try:
         with open(task.path, "rb") as fh:
-            reader = LineReader(fh, task.start, task.end)
-            result: ParseResult = _source(task.tool).parse(Path(task.path), reader, task.state)
+            src = _source(task.tool)
+            parse_blocks = getattr(src, "parse_blocks", None)
+            reader: ChunkReader | LineReader
+            if parse_blocks is not None:
+                reader = ChunkReader(fh, task.start, task.end)
+                result: ParseResult = parse_blocks(Path(task.path), reader, task.state)
+            else:
+                reader = LineReader(fh, task.start, task.end)
+                result = src.parse(Path(task.path), reader, task.state)
             out.end_offset = reader.end_offset
             for off in reader.too_long:
                 result.problem(off, "too_long")

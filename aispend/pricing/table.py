@@ -64,6 +64,7 @@ class PricingTable:
         self.snapshot = snapshot
         self.models: dict[str, dict[str, Any]] = snapshot["models"]
         self._cache: dict[str | None, ModelPrice | None] = {}
+        self._rate_cache: dict[tuple[str, bool], tuple[tuple[Decimal, ...], tuple[int, ...] | None]] = {}
 
     # -- lookup ---------------------------------------------------------
     def candidates(self, model: str) -> list[str]:
@@ -132,7 +133,32 @@ class PricingTable:
         price = self.lookup(model)
         if price is None:
             return Cost(None, None, "unknown_model")
-        note = None
+        context = input_tokens + cache_write_5m + cache_write_1h + cache_read
+        long_context = bool(price.above_200k) and context > LONG_CONTEXT_THRESHOLD
+        rates, int_rates = self._rates(price, long_context)
+        tokens = (input_tokens, output_tokens, cache_write_5m, cache_write_1h, cache_read)
+        note = "long_context" if long_context else None
+        if int_rates is not None:
+            # Exact integer path: every rate is a whole number of nano-dollars per token x 1000.
+            nusd: int | None = sum(t * r for t, r in zip(tokens, int_rates))
+            exact: Decimal | None = None
+        else:
+            nusd = None
+            exact = sum((Decimal(t) * r for t, r in zip(tokens, rates)), Decimal(0)) * 1000
+        if speed == "fast":
+            if price.fast_multiplier is None:
+                return Cost(None, price.name, "fast_unpriced")
+            exact = (Decimal(nusd) if exact is None else exact) * price.fast_multiplier
+            nusd = None
+            note = "fast" if note is None else note + "+fast"
+        return Cost(nusd if exact is None else _to_nusd(exact), price.name, note)
+
+    def _rates(self, price: ModelPrice, long_context: bool) -> tuple[tuple[Decimal, ...], tuple[int, ...] | None]:
+        """The five rates (USD per million: input, output, 5m write, 1h write, read) in force."""
+        key = (price.name, long_context)
+        hit = self._rate_cache.get(key)
+        if hit is not None:
+            return hit
         rates = {
             "input": price.input,
             "output": price.output,
@@ -140,15 +166,12 @@ class PricingTable:
             "cache_write_1h": price.cache_write_1h,
             "cache_read": price.cache_read,
         }
-        context = input_tokens + cache_write_5m + cache_write_1h + cache_read
-        if price.above_200k and context > LONG_CONTEXT_THRESHOLD:
+        if long_context and price.above_200k:
             # Anthropic bills the WHOLE request at the long-context rates.
-            for k, v in price.above_200k.items():
-                rates[k] = v
+            rates.update(price.above_200k)
             if "cache_write_1h" not in price.above_200k:
-                rates["cache_write_1h"] = None  # derive from the long-context input rate
-            note = "long_context"
-        is_claude = price.provider.startswith(("anthropic", "bedrock", "vertex_ai-anthropic")) or "claude" in price.name
+                rates["cache_write_1h"] = None  # derived from the long-context input rate below
+        is_claude = "claude" in price.name or price.provider.startswith(("anthropic", "vertex_ai-anthropic"))
         inp = rates["input"]
         assert inp is not None
         w5 = rates["cache_write_5m"]
@@ -160,19 +183,13 @@ class PricingTable:
         rd = rates["cache_read"]
         if rd is None:
             rd = inp
-        micro = (
-            input_tokens * inp
-            + output_tokens * rates["output"]
-            + cache_write_5m * w5
-            + cache_write_1h * w1
-            + cache_read * rd
-        )
-        if speed == "fast":
-            if price.fast_multiplier is None:
-                return Cost(None, price.name, "fast_unpriced")
-            micro *= price.fast_multiplier
-            note = "fast" if note is None else note + "+fast"
-        return Cost(_to_nusd(micro * 1000), price.name, note)
+        out = rates["output"]
+        assert out is not None
+        dec = (inp, out, w5, w1, rd)
+        scaled = [r * 1000 for r in dec]
+        ints = tuple(int(r) for r in scaled) if all(r == r.to_integral_value() for r in scaled) else None
+        self._rate_cache[key] = (dec, ints)
+        return dec, ints
 
 
 def _to_nusd(value: Decimal) -> int:

@@ -24,6 +24,7 @@ from typing import Any, Iterable, Iterator
 
 import orjson
 
+from aispend.sources.reader import lines_as_blocks, load_line, scan_lines
 from aispend.paths import home
 from aispend.sources.base import ParseResult, Prompt, Request, iter_files, parse_ts_ms, valid_tokens
 
@@ -62,33 +63,27 @@ class ClaudeSource:
     def parse(
         self, path: Path, lines: Iterable[tuple[int, bytes]], state: dict[str, Any] | None
     ) -> ParseResult:
+        return self.parse_blocks(path, lines_as_blocks(lines), state)
+
+    def parse_blocks(
+        self, path: Path, blocks: Iterable[tuple[int, bytes]], state: dict[str, Any] | None
+    ) -> ParseResult:
         result = ParseResult()
         fallback_session = _session_from_path(path)
-        loads = orjson.loads
-        n = 0
-        for offset, line in lines:
-            n += 1
-            # Cheap pre-filters on the raw bytes. In JSON a quote inside a string
-            # is escaped, so a raw `"usage"` can only be a key (or the string
-            # "usage"): lines without it carry no usage and need no parsing.
-            has_usage = b'"usage"' in line
-            if not has_usage and (b'"user"' not in line or b'"tool_use_id"' in line):
-                if line[:1] != b"{" and line.strip():
-                    result.problem(offset, "not_object")
-                continue
-            try:
-                d = loads(line)
-            except orjson.JSONDecodeError:
-                result.problem(offset, "bad_json")
-                continue
-            if not isinstance(d, dict):
-                result.problem(offset, "not_object")
-                continue
-            if has_usage:
-                _usage_line(d, offset, fallback_session, result)
-            else:
-                _prompt_line(d, offset, fallback_session, result)
-        result.count("lines", n)
+        for base, block in blocks:
+            seen: set[int] = set()
+            # In JSON a quote inside a string is escaped, so a raw `"usage"` can
+            # only be a key (or the string "usage"): the lines without one carry
+            # no usage, and are never visited, let alone parsed.
+            for ls, le in scan_lines(block, b'"usage"', seen):
+                for off, d in load_line(block[ls:le], base + ls, result):
+                    _usage_line(d, off, fallback_session, result)
+            for ls, le in scan_lines(block, b'"user"', seen):
+                line = block[ls:le]
+                if b'"tool_use_id"' in line:
+                    continue  # a tool result, not a prompt
+                for off, d in load_line(line, base + ls, result):
+                    _prompt_line(d, off, fallback_session, result)
         return result
 
 

@@ -115,21 +115,34 @@ def test_rows_of_deleted_logs_are_kept(logs: Logs) -> None:
 
 
 def test_bad_files_are_skipped_and_counted(logs: Logs, hermetic: Path) -> None:
+    import json
+
     d = logs.claude_file("x").parent
-    write(d / "garbage.jsonl", [b"\x00\xff\xfe garbage", b'{"type":"assistant","message":{"usage":{"input_tok', b"{not json and no usage key", b"[1,2,3]", b"42", b'"str"', b"{}"])
+    glued_tail = json.dumps(Logs.assistant(T0, session="g", inp=5, out=5), separators=(",", ":")).encode()
+    write(
+        d / "garbage.jsonl",
+        [
+            b'\x00\xff "usage" garbage',  # bad_json
+            b'[{"usage":{"input_tokens":1}}]',  # valid JSON, not an object
+            b'{"type":"assistant","message":{"usage":{"input_tok',  # truncated: bad_json
+            b'{"type":"assistant","mess' + glued_tail,  # a writer died mid-line: the tail is recovered
+            b"garbage that cannot carry usage is not parsed",
+            b"{}",
+        ],
+    )
     write(d / "empty.jsonl", [], mode="w")
     (d / "dangling.jsonl").symlink_to(d / "does-not-exist.jsonl")
     (d / "loop").symlink_to(d)  # a folder symlink loop
     write(d / "ok.jsonl", [Logs.assistant(T0, session="ok", inp=3, out=3)])
     conn, stats = run_ingest()
-    assert totals(conn)["requests"] == 1
-    assert stats.counts["not_object"] == 4  # garbage, [1,2,3], 42, "str"
-    assert stats.counts["bad_json"] == 1  # the truncated usage line; other non-usage lines are not parsed
+    assert rows(conn, "session") .keys() == {"g", "ok"}
+    assert totals(conn)["input_tokens"] == 8
+    assert (stats.counts["bad_json"], stats.counts["not_object"], stats.counts["recovered_lines"]) == (3, 1, 1)
     assert any("dangling.jsonl" in u for u in stats.unreadable)
 
 
 def test_too_long_line_is_skipped_and_reported(logs: Logs, monkeypatch: pytest.MonkeyPatch) -> None:
-    from aispend.index import reader
+    from aispend.sources import reader
 
     monkeypatch.setattr(reader, "MAX_LINE", 2000)
     huge = Logs.assistant(T0, session="s1", inp=50, out=5, text="z" * 5000)

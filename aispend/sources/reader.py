@@ -1,0 +1,192 @@
+"""Read the complete lines appended to a log file, in bounded memory.
+
+A line is complete when it ends with a newline; an unfinished last line is left
+for the next run. Lines longer than :data:`MAX_LINE` are skipped (and reported)
+without ever being held in memory whole.
+
+:class:`ChunkReader` hands out blocks of whole lines, so that a parser can find
+the few lines it needs with ``bytes.find`` instead of visiting every line in
+Python; :class:`LineReader` splits those blocks into single lines.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, BinaryIO, Iterator
+
+import orjson
+
+if TYPE_CHECKING:
+    from aispend.sources.base import ParseResult
+
+_MAX_RECOVERY_TRIES = 256
+
+CHUNK = 4 << 20
+#: Longest line we parse. Real usage lines are at most a few MB (tool output).
+MAX_LINE = 32 << 20
+
+
+class ChunkReader:
+    """Iterate ``(offset, block)`` over ``[start, end)`` of a file.
+
+    Each block is a run of complete lines, newline included. After iteration,
+    :attr:`end_offset` is the offset just past the last complete line and
+    :attr:`too_long` lists the offsets of skipped giant lines.
+    """
+
+    def __init__(self, fh: BinaryIO, start: int, end: int, max_line: int | None = None) -> None:
+        self.fh = fh
+        self.start = start
+        self.end = end
+        self.max_line = max_line or MAX_LINE
+        self.end_offset = start
+        self.too_long: list[int] = []
+
+    def __iter__(self) -> Iterator[tuple[int, bytes]]:
+        fh = self.fh
+        fh.seek(self.start)
+        max_line = self.max_line
+        pos = self.start  # file offset of buf[0]
+        buf = b""
+        skipping = False  # inside a line longer than max_line
+        skip_start = 0
+        remaining = self.end - self.start
+        while remaining > 0:
+            data = fh.read(min(CHUNK, remaining))
+            if not data:
+                break
+            remaining -= len(data)
+            if skipping:
+                nl = data.find(b"\n")
+                if nl < 0:
+                    pos += len(data)
+                    continue
+                self.too_long.append(skip_start)
+                pos += nl + 1
+                self.end_offset = pos
+                data = data[nl + 1 :]
+                skipping = False
+            buf = buf + data if buf else data
+            last = buf.rfind(b"\n")
+            if last >= 0:
+                block = buf[: last + 1] if last + 1 < len(buf) else buf
+                if len(block) > max_line:
+                    yield from self._without_long_lines(pos, block)
+                else:
+                    yield pos, block
+                pos += last + 1
+                self.end_offset = pos
+                buf = buf[last + 1 :]
+            if len(buf) > max_line:
+                skipping = True
+                skip_start = pos
+                pos += len(buf)
+                buf = b""
+
+    def _without_long_lines(self, pos: int, block: bytes) -> Iterator[tuple[int, bytes]]:
+        """Split a block around lines longer than max_line (rare: only giant lines)."""
+        start = 0  # start of the pending run of acceptable lines
+        i = 0
+        n = len(block)
+        while i < n:
+            nl = block.find(b"\n", i)
+            if nl - i > self.max_line:
+                if i > start:
+                    yield pos + start, block[start:i]
+                self.too_long.append(pos + i)
+                start = nl + 1
+            i = nl + 1
+        if start < n:
+            yield pos + start, block[start:]
+
+
+class LineReader:
+    """Iterate ``(offset, line)`` (newline stripped) over ``[start, end)`` of a file."""
+
+    def __init__(self, fh: BinaryIO, start: int, end: int, max_line: int | None = None) -> None:
+        self.chunks = ChunkReader(fh, start, end, max_line)
+
+    @property
+    def end_offset(self) -> int:
+        return self.chunks.end_offset
+
+    @property
+    def too_long(self) -> list[int]:
+        return self.chunks.too_long
+
+    def __iter__(self) -> Iterator[tuple[int, bytes]]:
+        for pos, block in self.chunks:
+            start = 0
+            find = block.find
+            while True:
+                nl = find(b"\n", start)
+                if nl < 0:
+                    break
+                yield pos + start, block[start:nl]
+                start = nl + 1
+
+
+def lines_as_blocks(lines: Iterator[tuple[int, bytes]] | object) -> Iterator[tuple[int, bytes]]:
+    """Adapt ``(offset, line)`` pairs to ``(offset, block)`` pairs of one line each."""
+    if isinstance(lines, LineReader):
+        yield from lines.chunks
+        return
+    for off, line in lines:  # type: ignore[attr-defined]
+        yield off, line + b"\n"
+
+
+def scan_lines(block: bytes, needle: bytes, seen: set[int] | None = None) -> Iterator[tuple[int, int]]:
+    """``(start, end)`` of each line of ``block`` containing ``needle`` (end excludes the newline).
+
+    Lines whose start is in ``seen`` are skipped; found starts are added to it.
+    """
+    find = block.find
+    rfind = block.rfind
+    pos = 0
+    while True:
+        i = find(needle, pos)
+        if i < 0:
+            return
+        ls = rfind(b"\n", 0, i) + 1
+        le = find(b"\n", i)
+        if le < 0:
+            le = len(block)
+        pos = le + 1
+        if seen is not None:
+            if ls in seen:
+                continue
+            seen.add(ls)
+        yield ls, le
+
+
+def load_line(line: bytes, offset: int, result: "ParseResult") -> Iterator[tuple[int, dict[str, Any]]]:
+    """Parse one JSON-object line; yield ``(offset, object)`` for what can be used.
+
+    A line that is not valid JSON is counted as ``bad_json``. When a writer died
+    mid-line and the next run appended to the same line, the glued line is bad
+    but its complete tail is a good line: it is recovered from the first ``{"``
+    from which the rest of the line parses as one object (a suffix that starts
+    inside the broken part fails: its brackets do not balance to the end).
+    """
+    try:
+        d = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        result.problem(offset, "bad_json")
+        d = None
+        pos = 0
+        for _ in range(_MAX_RECOVERY_TRIES):
+            pos = line.find(b'{"', pos + 1)
+            if pos < 0:
+                break
+            try:
+                tail = orjson.loads(line[pos:])
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(tail, dict):
+                result.count("recovered_lines")
+                yield offset + pos, tail
+            break
+        return
+    if isinstance(d, dict):
+        yield offset, d
+    else:
+        result.problem(offset, "not_object")
