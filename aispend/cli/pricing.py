@@ -10,14 +10,14 @@ import typer
 
 from aispend.errors import AispendError
 
-app = typer.Typer(help="Show or update the model price table.", no_args_is_help=True)
+app = typer.Typer(help="Show or update the model price table.", no_args_is_help=True, rich_markup_mode=None)
 
 _COLS = (("input", "Input"), ("output", "Output"), ("cache_write_5m", "Write 5m"), ("cache_write_1h", "Write 1h"), ("cache_read", "Read"))
 
 
 @app.command("show")
 def show(
-    model: Optional[str] = typer.Argument(None, help="A model name as logs write it; omit to list the table."),
+    model: Optional[str] = typer.Argument(None, metavar="MODEL", help="A model name as logs write it; omit to list the table."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Show the prices used for MODEL (USD per million tokens), or the whole table."""
@@ -57,7 +57,7 @@ def show(
 
 @app.command("update")
 def update(
-    source: Path = typer.Option(..., "--from", help="A LiteLLM model_prices_and_context_window.json, or an aispend snapshot."),
+    source: Path = typer.Option(..., "--from", metavar="FILE", help="A LiteLLM model_prices_and_context_window.json, or an aispend snapshot."),
     no_reprice: bool = typer.Option(False, "--no-reprice", help="Keep the costs already in the index."),
 ) -> None:
     """Store a newer price table in the data dir and re-price the index (offline: give it a file)."""

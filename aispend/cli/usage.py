@@ -10,11 +10,11 @@ from aispend.errors import AispendError
 
 
 def usage(
-    since: Optional[str] = typer.Option(None, "--since", help="First day, inclusive: 30d (today and 29 days before), 4w, or YYYY-MM-DD."),
-    until: Optional[str] = typer.Option(None, "--until", help="Last day, inclusive: YYYY-MM-DD or a span such as 7d."),
-    by: str = typer.Option("day", "--by", help="Group rows by day, week, month, model, session, repo or tool."),
-    tool: Optional[str] = typer.Option(None, "--tool", help="Only one agent: claude or codex."),
-    tz: Optional[str] = typer.Option(None, "--tz", help="Time zone for days (IANA name or UTC); default: local."),
+    since: Optional[str] = typer.Option(None, "--since", metavar="DATE|SPAN", help="First day, inclusive: 30d (today and 29 days before), 4w, or YYYY-MM-DD."),
+    until: Optional[str] = typer.Option(None, "--until", metavar="DATE|SPAN", help="Last day, inclusive: YYYY-MM-DD or a span such as 7d."),
+    by: str = typer.Option("day", "--by", metavar="GROUP", help="Group rows by day, week, month, model, session, repo or tool."),
+    tool: Optional[str] = typer.Option(None, "--tool", metavar="TOOL", help="Only one agent: claude or codex."),
+    tz: Optional[str] = typer.Option(None, "--tz", metavar="ZONE", help="Time zone for days (IANA name or UTC); default: local."),
     as_json: bool = typer.Option(False, "--json", help="Print the JSON contract (docs/usage.md) instead of a table."),
     as_csv: bool = typer.Option(False, "--csv", help="Print the rows as CSV."),
     no_ingest: bool = typer.Option(False, "--no-ingest", help="Report the index as it is; read no logs first."),
