@@ -337,7 +337,22 @@ def _write(conn: sqlite3.Connection, outcomes: list[FileOutcome], stats: IngestS
                 continue
             conn.executemany(_UPSERT, o.rows)
             if o.prompts:
-                conn.executemany("INSERT OR IGNORE INTO prompts (key, session_id, ts_ms, sha256) VALUES (?, ?, ?, ?)", o.prompts)
+                # A prompt copied into a resumed session or a fork keeps the session
+                # of its earliest copy; both sessions' digests are recomputed.
+                keys = [p[0] for p in o.prompts]
+                for i in range(0, len(keys), 500):
+                    part = keys[i : i + 500]
+                    touched_prompts.update(
+                        sid for (sid,) in conn.execute(
+                            f"SELECT session_id FROM prompts WHERE key IN ({','.join('?' * len(part))})", part
+                        )
+                    )
+                conn.executemany(
+                    "INSERT INTO prompts (key, session_id, ts_ms, sha256) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT(key) DO UPDATE SET session_id = excluded.session_id, ts_ms = excluded.ts_ms "
+                    "WHERE excluded.ts_ms < prompts.ts_ms",
+                    o.prompts,
+                )
                 touched_prompts.update(p[1] for p in o.prompts)
             if o.sessions:
                 conn.executemany(

@@ -26,15 +26,15 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-import orjson
-
 from aispend.paths import home
+from aispend.sources.reader import lines_as_blocks, load_line, scan_lines
 from aispend.sources.base import ParseResult, Prompt, Request, SessionInfo, iter_files, parse_ts_ms, valid_tokens
 
 NAME = "codex"
 #: Lines of a fork's initial copy are written in one burst; a pause longer
 #: than this between parsed lines ends it.
 BURST_GAP_MS = 1000
+_NEEDLES = (b'"token_count"', b'"turn_context"', b'"session_meta"', b'"user_message"')
 _FIELDS = ("input_tokens", "cached_input_tokens", "output_tokens", "reasoning_output_tokens", "total_tokens")
 
 
@@ -60,6 +60,11 @@ class CodexSource:
     def parse(
         self, path: Path, lines: Iterable[tuple[int, bytes]], state: dict[str, Any] | None
     ) -> ParseResult:
+        return self.parse_blocks(path, lines_as_blocks(lines), state)
+
+    def parse_blocks(
+        self, path: Path, blocks: Iterable[tuple[int, bytes]], state: dict[str, Any] | None
+    ) -> ParseResult:
         result = ParseResult()
         st = state or {
             "sid": None,  # the file's own session (its first session_meta)
@@ -71,57 +76,47 @@ class CodexSource:
             "cwd": None,
             "branch": None,
             "prev": None,  # previous total_token_usage snapshot
-            "ord": {},  # prompts seen per session, for prompt keys
+            "prompts": 0,  # user prompts seen in the file, for prompt keys
         }
-        loads = orjson.loads
-        n = 0
-        for offset, line in lines:
-            n += 1
-            if not (
-                b'"token_count"' in line
-                or b'"turn_context"' in line
-                or b'"session_meta"' in line
-                or b'"user_message"' in line
-            ):
-                if line[:1] != b"{" and line.strip():
-                    result.problem(offset, "not_object")
-                continue
-            try:
-                d = loads(line)
-            except orjson.JSONDecodeError:
-                result.problem(offset, "bad_json")
-                continue
-            if not isinstance(d, dict):
-                result.problem(offset, "not_object")
-                continue
-            kind = d.get("type")
-            payload = d.get("payload")
-            if not isinstance(payload, dict):
-                continue
-            ts = parse_ts_ms(d.get("timestamp"))
-            if st["burst"] and ts is not None and st["last_ts"] is not None and ts - st["last_ts"] > BURST_GAP_MS:
-                st["burst"] = False
-                st["seg"] = st["sid"]
-            if ts is not None:
-                st["last_ts"] = ts
-            if kind == "session_meta":
-                _session_meta(payload, ts, st, result, path)
-            elif kind == "turn_context":
-                model = payload.get("model")
-                if isinstance(model, str) and model:
-                    st["model"] = model
-                cwd = payload.get("cwd")
-                if isinstance(cwd, str) and cwd:
-                    st["cwd"] = cwd
-            elif kind == "event_msg":
-                ptype = payload.get("type")
-                if ptype == "token_count":
-                    _token_count(payload, ts, offset, st, result, path)
-                elif ptype == "user_message":
-                    _user_message(payload, ts, st, result, path)
-        result.count("lines", n)
+        for base, block in blocks:
+            # Only four kinds of line matter, and each names its kind as a raw
+            # string; the (large) response items in between are never visited.
+            seen: set[int] = set()
+            spans = [span for needle in _NEEDLES for span in scan_lines(block, needle, seen)]
+            spans.sort()
+            for ls, le in spans:
+                for offset, d in load_line(block[ls:le], base + ls, result):
+                    _line(d, offset, st, result, path)
         result.state = st
         return result
+
+
+def _line(d: dict[str, Any], offset: int, st: dict[str, Any], result: ParseResult, path: Path) -> None:
+    kind = d.get("type")
+    payload = d.get("payload")
+    if not isinstance(payload, dict):
+        return
+    ts = parse_ts_ms(d.get("timestamp"))
+    if st["burst"] and ts is not None and st["last_ts"] is not None and ts - st["last_ts"] > BURST_GAP_MS:
+        st["burst"] = False
+        st["seg"] = st["sid"]
+    if ts is not None:
+        st["last_ts"] = ts
+    if kind == "session_meta":
+        _session_meta(payload, ts, st, result, path)
+    elif kind == "turn_context":
+        model = payload.get("model")
+        if isinstance(model, str) and model:
+            st["model"] = model
+        cwd = payload.get("cwd")
+        if isinstance(cwd, str) and cwd:
+            st["cwd"] = cwd
+    elif kind == "event_msg":
+        ptype = payload.get("type")
+        if ptype == "token_count":
+            _token_count(payload, ts, offset, st, result, path)
+        elif ptype == "user_message":
+            _user_message(payload, ts, st, result, path)
 
 
 def _ensure_session(st: dict[str, Any], path: Path) -> None:
@@ -170,14 +165,18 @@ def _spawn_parent(source: object) -> str | None:
     return None
 
 
-def _usage(obj: object) -> tuple[int, ...] | None:
+def _usage(obj: object, cumulative: bool = False) -> tuple[int, ...] | None:
     """The five counters of a TokenUsage; None when any is not a valid count.
 
     ``input_tokens`` and ``output_tokens`` are required; the others default to 0.
+    A ``cumulative`` usage (``total_token_usage``: the whole session, fork
+    ancestors included) is not held to the per-request ``MAX_TOKENS`` cap.
     """
-    if not isinstance(obj, dict) or "input_tokens" not in obj or "output_tokens" not in obj:
+    if not isinstance(obj, dict) or obj.get("input_tokens") is None or obj.get("output_tokens") is None:
         return None
-    vals = tuple(obj.get(f) if obj.get(f) is not None else 0 for f in _FIELDS)
+    vals = tuple(0 if (v := obj.get(f)) is None else v for f in _FIELDS)
+    if cumulative:
+        return vals if all(type(v) is int and v >= 0 for v in vals) else None
     return vals if all(valid_tokens(v) for v in vals) else None
 
 
@@ -190,7 +189,7 @@ def _token_count(
     if not isinstance(info, dict):
         result.problem(offset, "bad_tokens")
         return
-    total = _usage(info.get("total_token_usage"))
+    total = _usage(info.get("total_token_usage"), cumulative=True)
     last = _usage(info.get("last_token_usage"))
     if total is None or last is None:
         result.problem(offset, "bad_tokens")
@@ -234,8 +233,9 @@ def _user_message(p: dict[str, Any], ts: int | None, st: dict[str, Any], result:
     if not isinstance(text, str) or not text.strip() or ts is None:
         return
     _ensure_session(st, path)
-    seg = st["seg"]
-    n = st["ord"].get(seg, 0)
-    st["ord"][seg] = n + 1
+    # Keyed by lineage root and position in the file: a fork's copy holds its
+    # ancestors' prompts at the same positions as their own files do.
+    n = st.get("prompts", 0)
+    st["prompts"] = n + 1
     digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-    result.prompts.append(Prompt(session_id=seg, key=f"codex:{seg}:{n}:{digest[:16]}", ts_ms=ts, sha256=digest))
+    result.prompts.append(Prompt(session_id=st["seg"], key=f"codex:{st['root']}:{n}:{digest[:16]}", ts_ms=ts, sha256=digest))
