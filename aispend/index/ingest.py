@@ -22,7 +22,7 @@ import json
 import os
 import sqlite3
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -97,6 +97,14 @@ class IngestStats:
     @property
     def bad_lines(self) -> int:
         return sum(v for k, v in self.counts.items() if k.startswith("bad_") or k in ("not_object", "too_long"))
+
+    def merge(self, other: "IngestStats") -> None:
+        """Add a job's figures (files, bytes, counters, problems) to these."""
+        self.files_read += other.files_read
+        self.bytes_read += other.bytes_read
+        self.add(other.counts)
+        self.problems.extend(other.problems[: max(0, 200 - len(self.problems))])
+        self.unreadable.extend(other.unreadable)
 
     def add(self, counts: dict[str, int]) -> None:
         for k, v in counts.items():
@@ -415,57 +423,81 @@ def ingest(
     advance = progress(total) if progress else None
     if workers is None:
         workers = min(2, os.cpu_count() or 1)
-    batch: list[FileOutcome] = []
-    rows = 0
-
-    def take(o: FileOutcome) -> None:
-        nonlocal rows
-        batch.append(o)
-        rows += len(o.rows) + 1
-        if advance:
-            advance(o.task.end - o.task.start, len(o.rows))
-        if rows >= BATCH_ROWS:
-            flush()
-
-    def flush() -> None:
-        nonlocal rows
-        if batch:
-            _write(conn, batch, stats)
-            batch.clear()
-            rows = 0
-
     if workers > 1 and total >= PARALLEL_MIN_BYTES and len(tasks) > 1:
-        _run_parallel(tasks, pricing, workers, take)
+        db_path = conn.execute("PRAGMA database_list").fetchone()[2]
+        for job_stats, nbytes in _run_parallel(_jobs(tasks, total, workers), pricing, workers, db_path):
+            stats.merge(job_stats)
+            if advance:
+                advance(nbytes, 0)
     else:
         for t in tasks:
-            take(parse_task(t, pricing))
-    flush()
+            stats.merge(run_job(conn, [t], pricing))
+            if advance:
+                advance(t.end - t.start, 0)
     stats.requests_after = conn.execute("SELECT count(*) FROM requests").fetchone()[0]
     stats.seconds = time.perf_counter() - started
     return stats
 
 
-def _run_parallel(tasks: list[FileTask], pricing: PricingTable, workers: int, take: Callable[[FileOutcome], None]) -> None:
+def run_job(conn: sqlite3.Connection, job: list[FileTask], pricing: PricingTable) -> IngestStats:
+    """Parse the files of one job and write them, a transaction per batch of rows."""
+    stats = IngestStats()
+    batch: list[FileOutcome] = []
+    rows = 0
+    for t in job:
+        o = parse_task(t, pricing)
+        batch.append(o)
+        rows += len(o.rows) + 1
+        if rows >= BATCH_ROWS:
+            _write(conn, batch, stats)
+            batch, rows = [], 0
+    if batch:
+        _write(conn, batch, stats)
+    return stats
+
+
+def _jobs(tasks: list[FileTask], total: int, workers: int) -> list[list[FileTask]]:
+    """Group files into jobs of similar size, largest first (balances the workers)."""
+    target = max(4 << 20, min(64 << 20, total // (workers * 8)))
+    jobs: list[list[FileTask]] = []
+    cur: list[FileTask] = []
+    size = 0
+    for t in sorted(tasks, key=lambda t: t.end - t.start, reverse=True):
+        cur.append(t)
+        size += t.end - t.start
+        if size >= target:
+            jobs.append(cur)
+            cur, size = [], 0
+    if cur:
+        jobs.append(cur)
+    return jobs
+
+
+_WORKER_CONN: sqlite3.Connection | None = None
+
+
+def _worker_job(job: list[FileTask], db_path: str) -> tuple[IngestStats, int]:
+    """In a worker process: parse and write one job with the worker's own connection."""
+    global _WORKER_CONN
+    if _WORKER_CONN is None:
+        from aispend.index import db
+
+        _WORKER_CONN = db.connect(Path(db_path))
+    assert _WORKER_PRICING is not None
+    return run_job(_WORKER_CONN, job, _WORKER_PRICING), sum(t.end - t.start for t in job)
+
+
+def _run_parallel(
+    jobs: list[list[FileTask]], pricing: PricingTable, workers: int, db_path: str
+) -> Iterable[tuple[IngestStats, int]]:
+    """Workers parse and write in parallel; SQLite's lock orders their short write transactions."""
     import multiprocessing
 
     ctx = multiprocessing.get_context("fork") if hasattr(os, "fork") else multiprocessing.get_context()
-    # Largest files first balances the workers; a bounded window keeps memory flat.
-    queue = sorted(tasks, key=lambda t: t.end - t.start, reverse=True)
-    window = workers * 2
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(pricing,)) as pool:
-        pending: set[Future[FileOutcome]] = set()
-        it = iter(queue)
-        for t in it:
-            pending.add(pool.submit(parse_task, t))
-            if len(pending) >= window:
-                break
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for f in done:
-                take(f.result())
-                nxt = next(it, None)
-                if nxt is not None:
-                    pending.add(pool.submit(parse_task, nxt))
+        futures = [pool.submit(_worker_job, job, db_path) for job in jobs]
+        for f in as_completed(futures):
+            yield f.result()
 
 
 def rebuild(index: Path) -> None:
@@ -476,7 +508,3 @@ def rebuild(index: Path) -> None:
             p.unlink()
         except FileNotFoundError:
             pass
-
-
-def iter_problem_lines(stats: IngestStats) -> Iterable[str]:
-    yield from stats.problems
