@@ -159,19 +159,21 @@ def generate(out: Path, mb: float, codex_share: float = 0.15, seed: int = 1) -> 
     target = int(mb * 1_000_000)
     cw = ClaudeWriter(out / "claude", rnd)
     t = datetime(2026, 1, 1, 9, tzinfo=timezone.utc)
-    total = 0
     codex_target = int(target * codex_share)
+    claude_target = target - codex_target
     projects = [f"proj{i}" for i in range(12)]
     pending_resume: list[str] = []
-    while total < target - codex_target:
-        size = rnd.randint(300_000, 6_000_000)
+    written = 0
+    while written < claude_target:
+        size = min(rnd.randint(300_000, 6_000_000), max(50_000, claude_target - written))
         n, copies = cw.session(rnd.choice(projects), t, size, resumed_from=pending_resume[:200] if rnd.random() < 0.1 else None)
         pending_resume = copies
-        total += n
+        written += n
         t += timedelta(hours=rnd.randint(1, 20))
     t = datetime(2026, 1, 1, 9, tzinfo=timezone.utc)
-    while total < target:
-        total += codex_session(out / "codex", rnd, t, rnd.randint(200_000, 3_000_000))
+    written = 0
+    while written < codex_target:
+        written += codex_session(out / "codex", rnd, t, min(rnd.randint(200_000, 3_000_000), max(50_000, codex_target - written)))
         t += timedelta(hours=rnd.randint(2, 30))
 
 
