@@ -24,11 +24,16 @@ from typing import Any, Iterable, Iterator
 
 import orjson
 
-from aispend.sources.reader import lines_as_blocks, load_line, scan_lines
+from aispend.sources.reader import kind_of, lines_as_blocks, load_line, split_lines
 from aispend.paths import home
 from aispend.sources.base import ParseResult, Prompt, Request, iter_files, parse_ts_ms, valid_tokens
 
 NAME = "claude"
+#: Line types whose line may hold a top-level ``message.usage``.
+_USAGE_KINDS = frozenset({b"message", b"assistant"})
+#: Line types that never carry usage of their own.
+_SKIP_KINDS = frozenset({b"progress", b"system", b"file-history-snapshot", b"queue-operation", b"summary"})
+_TAIL = 1024
 
 
 def roots() -> list[Path]:
@@ -70,20 +75,42 @@ class ClaudeSource:
     ) -> ParseResult:
         result = ParseResult()
         fallback_session = _session_from_path(path)
+        best: dict[str, Request] = {}
+        copies = 0
         for base, block in blocks:
-            seen: set[int] = set()
-            # In JSON a quote inside a string is escaped, so a raw `"usage"` can
-            # only be a key (or the string "usage"): the lines without one carry
-            # no usage, and are never visited, let alone parsed.
-            for ls, le in scan_lines(block, b'"usage"', seen):
-                for off, d in load_line(block[ls:le], base + ls, result):
-                    _usage_line(d, off, fallback_session, result)
-            for ls, le in scan_lines(block, b'"user"', seen):
-                line = block[ls:le]
-                if b'"tool_use_id"' in line:
-                    continue  # a tool result, not a prompt
-                for off, d in load_line(line, base + ls, result):
-                    _prompt_line(d, off, fallback_session, result)
+            for off, line in split_lines(base, block):
+                if line[:1] != b"{":
+                    if line.strip():
+                        result.problem(off, "not_object")
+                    continue
+                # Classify by the line's own type, read from its first bytes: most
+                # lines (progress, tool results) are never parsed or even scanned.
+                kind, _ = kind_of(line)
+                if kind in _USAGE_KINDS:
+                    for o, d in load_line(line, off, result):
+                        copies += _usage_line(d, o, fallback_session, result, best)
+                elif kind == b"user" and b'"tool_use_id"' not in line:
+                    for o, d in load_line(line, off, result):
+                        _prompt_line(d, o, fallback_session, result)
+                elif kind in _SKIP_KINDS or kind == b"user":
+                    if line[-1:] != b"}" and line.rstrip()[-1:] != b"}":
+                        result.problem(off, "bad_json")  # cut short
+                    elif b'"usage"' in line[-_TAIL:]:
+                        # A usage entry's "usage" sits in its last few hundred bytes:
+                        # this is a line glued to a cut-short one (or a progress line
+                        # with nested usage, which the rules then ignore).
+                        for o, d in load_line(line, off, result):
+                            copies += _usage_line(d, o, fallback_session, result, best)
+                elif b'"usage"' in line:
+                    for o, d in load_line(line, off, result):
+                        copies += _usage_line(d, o, fallback_session, result, best)
+                elif b'"user"' in line and b'"tool_use_id"' not in line:
+                    for o, d in load_line(line, off, result):
+                        _prompt_line(d, o, fallback_session, result)
+        # Streaming copies of one response mostly sit in the same file: keep the
+        # best one here (the index applies the same rule across files).
+        result.requests = list(best.values())
+        result.count("duplicates", copies - len(best))
         return result
 
 
@@ -94,23 +121,24 @@ def _session_from_path(path: Path) -> str:
     return path.stem
 
 
-def _usage_line(d: dict[str, Any], offset: int, fallback_session: str, result: ParseResult) -> None:
+def _usage_line(d: dict[str, Any], offset: int, fallback_session: str, result: ParseResult, best: dict[str, Request]) -> int:
+    """Record the usage entry of line ``d`` in ``best`` (by key); 1 if it was one."""
     msg = d.get("message")
     if not isinstance(msg, dict):
-        return
+        return 0
     usage = msg.get("usage")
     if not isinstance(usage, dict):
-        return
+        return 0
     if "input_tokens" not in usage and "output_tokens" not in usage:
-        return
+        return 0
     model = msg.get("model")
     if model == "<synthetic>":
         result.count("synthetic")
-        return
+        return 0
     ts = parse_ts_ms(d.get("timestamp"))
     if ts is None:
         result.problem(offset, "bad_timestamp")
-        return
+        return 0
     inp = usage.get("input_tokens")
     out = usage.get("output_tokens")
     cw = usage.get("cache_creation_input_tokens", 0)
@@ -121,7 +149,7 @@ def _usage_line(d: dict[str, Any], offset: int, fallback_session: str, result: P
         cr = 0
     if not (valid_tokens(inp) and valid_tokens(out) and valid_tokens(cw) and valid_tokens(cr)):
         result.problem(offset, "bad_tokens")
-        return
+        return 0
     cw1h = 0
     breakdown = usage.get("cache_creation")
     if isinstance(breakdown, dict):
@@ -130,7 +158,7 @@ def _usage_line(d: dict[str, Any], offset: int, fallback_session: str, result: P
             v = 0
         if not valid_tokens(v):
             result.problem(offset, "bad_tokens")
-            return
+            return 0
         # The breakdown splits the billed total; never let it exceed it.
         cw1h = min(v, cw)
     if model is not None and not isinstance(model, str):
@@ -149,28 +177,33 @@ def _usage_line(d: dict[str, Any], offset: int, fallback_session: str, result: P
     logged = None
     if type(cost) in (int, float) and cost >= 0 and cost == cost and cost != float("inf"):
         logged = repr(cost)
+    total = inp + out + cw + cr
+    prev = best.get(key)
+    if prev is not None:
+        prev_total = prev.total_tokens
+        if total < prev_total or (total == prev_total and ts >= prev.ts_ms):
+            return 1
     speed = usage.get("speed")
     agent = d.get("agentId")
-    result.requests.append(
-        Request(
-            key=key,
-            tool=NAME,
-            session_id=session,
-            ts_ms=ts,
-            model=model,
-            input_tokens=inp,
-            output_tokens=out,
-            cache_write_5m=cw - cw1h,
-            cache_write_1h=cw1h,
-            cache_read_tokens=cr,
-            agent_id=agent if isinstance(agent, str) and d.get("isSidechain") else None,
-            cwd=_str(d.get("cwd")),
-            git_branch=_str(d.get("gitBranch")),
-            speed=speed if isinstance(speed, str) else None,
-            logged_cost_usd=logged,
-            offset=offset,
-        )
+    best[key] = Request(
+        key=key,
+        tool=NAME,
+        session_id=session,
+        ts_ms=ts,
+        model=model,
+        input_tokens=inp,
+        output_tokens=out,
+        cache_write_5m=cw - cw1h,
+        cache_write_1h=cw1h,
+        cache_read_tokens=cr,
+        agent_id=agent if isinstance(agent, str) and d.get("isSidechain") else None,
+        cwd=_str(d.get("cwd")),
+        git_branch=_str(d.get("gitBranch")),
+        speed=speed if isinstance(speed, str) else None,
+        logged_cost_usd=logged,
+        offset=offset,
     )
+    return 1
 
 
 def _prompt_line(d: dict[str, Any], offset: int, fallback_session: str, result: ParseResult) -> None:

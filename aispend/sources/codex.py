@@ -27,13 +27,16 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from aispend.paths import home
-from aispend.sources.reader import lines_as_blocks, load_line, scan_lines
+from aispend.sources.reader import kind_of, lines_as_blocks, load_line, split_lines
 from aispend.sources.base import ParseResult, Prompt, Request, SessionInfo, iter_files, parse_ts_ms, valid_tokens
 
 NAME = "codex"
 #: Lines of a fork's initial copy are written in one burst; a pause longer
 #: than this between parsed lines ends it.
 BURST_GAP_MS = 1000
+_EVENTS = frozenset({b"token_count", b"user_message"})
+_LINES = frozenset({b"session_meta", b"turn_context"})
+_TAIL = 2048
 _NEEDLES = (b'"token_count"', b'"turn_context"', b'"session_meta"', b'"user_message"')
 _FIELDS = ("input_tokens", "cached_input_tokens", "output_tokens", "reasoning_output_tokens", "total_tokens")
 
@@ -79,14 +82,33 @@ class CodexSource:
             "prompts": 0,  # user prompts seen in the file, for prompt keys
         }
         for base, block in blocks:
-            # Only four kinds of line matter, and each names its kind as a raw
-            # string; the (large) response items in between are never visited.
-            seen: set[int] = set()
-            spans = [span for needle in _NEEDLES for span in scan_lines(block, needle, seen)]
-            spans.sort()
-            for ls, le in spans:
-                for offset, d in load_line(block[ls:le], base + ls, result):
-                    _line(d, offset, st, result, path)
+            for off, line in split_lines(base, block):
+                if line[:1] != b"{":
+                    if line.strip():
+                        result.problem(off, "not_object")
+                    continue
+                # A rollout line starts {"timestamp":...,"type":...,"payload":{"type":...:
+                # its kinds are read from its first bytes, and the large response
+                # items are never parsed or even scanned.
+                kind, end = kind_of(line)
+                if kind == b"event_msg":
+                    sub, _ = kind_of(line, end)
+                    wanted = sub in _EVENTS
+                elif kind in _LINES:
+                    wanted = True
+                elif kind is None:
+                    wanted = any(needle in line for needle in _NEEDLES)
+                else:
+                    wanted = False
+                if not wanted:
+                    if line[-1:] != b"}" and line.rstrip()[-1:] != b"}":
+                        result.problem(off, "bad_json")  # cut short
+                        continue
+                    # A token_count glued to a cut-short line ends the line.
+                    wanted = b'"token_count"' in line[-_TAIL:]
+                if wanted:
+                    for o, d in load_line(line, off, result):
+                        _line(d, o, st, result, path)
         result.state = st
         return result
 

