@@ -87,6 +87,10 @@ class ClaudeSource:
                 # lines (progress, tool results) are never parsed or even scanned.
                 kind, _ = kind_of(line)
                 if kind in _USAGE_KINDS:
+                    d = _slim(line)
+                    if d is not None:
+                        copies += _usage_line(d, off, fallback_session, result, best)
+                        continue
                     for o, d in load_line(line, off, result):
                         copies += _usage_line(d, o, fallback_session, result, best)
                 elif kind == b"user" and b'"tool_use_id"' not in line:
@@ -112,6 +116,32 @@ class ClaudeSource:
         result.requests = list(best.values())
         result.count("duplicates", copies - len(best))
         return result
+
+
+def _slim(line: bytes) -> dict[str, Any] | None:
+    """Parse an assistant line without its (large) ``message.content``; None to parse it whole.
+
+    The content array runs from the first ``"content":[`` (every key before it
+    is a scalar) to the last ``],"stop_reason":``; cutting it out leaves the
+    usage, ids and metadata, at a fraction of the parsing cost. Anything not of
+    that shape, or a result without ``message.usage``, falls back to a full parse.
+    """
+    i = line.find(b'"content":[')
+    if i < 0:
+        return None
+    j = line.rfind(b'],"stop_reason":')
+    if j <= i:
+        return None
+    try:
+        d = orjson.loads(line[: i + 11] + line[j:])
+    except orjson.JSONDecodeError:
+        return None
+    if type(d) is not dict:
+        return None
+    msg = d.get("message")
+    if type(msg) is not dict or type(msg.get("usage")) is not dict or msg.get("content") != []:
+        return None
+    return d
 
 
 def _session_from_path(path: Path) -> str:

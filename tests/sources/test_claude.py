@@ -253,3 +253,35 @@ def test_prompt_digest_is_a_chain_and_texts_are_not_stored(logs: Logs, hermetic)
     for p in prompts:
         assert p.encode() not in raw
     assert b"secret tool output" not in raw
+
+
+def test_content_is_skipped_only_when_the_cut_is_provably_right(logs: Logs) -> None:
+    """Assistant lines are parsed without message.content; tricky content never changes a count."""
+    tricky = Logs.assistant(T0, session="s1", msg_id="msg_t", inp=7, out=3)
+    # A tool input holding the very keys the cut looks for, and no stop_reason after content.
+    tricky["message"]["content"] = [{"type": "tool_use", "id": "t", "name": "X", "input": {"a": [1], "stop_reason": "x", "content": [2]}}]
+    del tricky["message"]["stop_reason"]
+    plain = Logs.assistant(T0, session="s1", msg_id="msg_p", inp=11, out=5, text='he said "],\\"stop_reason\\":" twice')
+    write(logs.claude_file("s1"), [tricky, plain])
+    conn, stats = run_ingest()
+    t = totals(conn)
+    assert (t["requests"], t["input_tokens"], t["output_tokens"]) == (2, 18, 8)
+    assert stats.bad_lines == 0
+
+
+def test_slim_and_full_parse_agree_on_real_logs(shared_fixtures) -> None:
+    import orjson
+
+    from aispend.sources.claude import _slim
+
+    checked = 0
+    for f in (shared_fixtures / "claude").rglob("*.jsonl"):
+        for line in f.read_bytes().splitlines():
+            slim = _slim(line)
+            if slim is None:
+                continue
+            full = orjson.loads(line)
+            full["message"]["content"] = []
+            assert slim == full
+            checked += 1
+    assert checked > 400
