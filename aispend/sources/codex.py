@@ -159,6 +159,8 @@ def _session_meta(p: dict[str, Any], ts: int | None, st: dict[str, Any], result:
     git = p.get("git") if isinstance(p.get("git"), dict) else {}
     branch = git.get("branch") if isinstance(git.get("branch"), str) else None
     cwd = p.get("cwd") if isinstance(p.get("cwd"), str) else None
+    if parent:
+        st.setdefault("parents", {})[sid] = parent
     if st["sid"] is None:
         # The file's own session.
         st["sid"] = st["seg"] = sid
@@ -236,7 +238,7 @@ def _token_count(
             key=key,
             tool=NAME,
             session_id=seg,
-            parent_session=None,
+            parent_session=st.get("parents", {}).get(seg),
             ts_ms=ts,
             model=st["model"],
             input_tokens=inp - cached,

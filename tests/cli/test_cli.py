@@ -205,3 +205,32 @@ def test_real_subprocess_end_to_end(history: Logs) -> None:
     assert {r["key"]: r["requests"] for r in d["rows"]} == {"claude": 3, "codex": 1}
     p = subprocess.run([sys.executable, "-m", "aispend", "ingest"], env=env, capture_output=True, text=True, timeout=60)
     assert p.returncode == 0 and "0 new requests, 4 in the index" in p.stdout
+
+
+def test_through_clirunner(history: Logs) -> None:
+    from typer.testing import CliRunner
+
+    from aispend.cli import app
+
+    result = CliRunner().invoke(app, ["usage", "--json", "--by", "month", "--tz", "UTC"])
+    assert result.exit_code == 0, result.output
+    d = json.loads(result.stdout)
+    assert [(r["key"], r["requests"]) for r in d["rows"]] == [("2026-01", 1), ("2026-02", 3)]
+
+
+def test_progress_bar_only_for_long_ingests() -> None:
+    from io import StringIO
+
+    from rich.console import Console
+
+    from aispend.cli import common
+
+    console = Console(file=StringIO(), force_terminal=True, width=100)
+    factory = common._progress(console)
+    assert factory(10 << 20) is None  # quick: silent
+    advance = factory(100 << 20)
+    assert advance is not None
+    advance(60 << 20, 0)
+    advance(40 << 20, 0)
+    assert common._progress_bar is not None and common._progress_bar.finished
+    assert "indexing logs" in console.file.getvalue()

@@ -745,3 +745,18 @@ def test_prompt_digest_updates_when_prompts_are_appended(logs: Logs) -> None:
     for x in ("first", "second"):
         d = hashlib.sha256(d + hashlib.sha256(x.encode()).digest()).digest()
     assert conn.execute("SELECT prompt_count, prompt_digest FROM sessions WHERE session_id = ?", (S,)).fetchone() == (2, d.hex())
+
+
+def test_requests_record_their_sessions_parent(logs: Logs) -> None:
+    t = "2026-02-23T10:00:00.000Z"
+    write(
+        logs.codex_file("2026-02-23T11-00-00-child"),
+        [
+            Logs.codex_meta(t, "child", source={"subagent": {"thread_spawn": {"parent_thread_id": "boss", "depth": 1}}}),
+            Logs.codex_turn(t),
+            Logs.codex_tokens("2026-02-23T10:00:05.000Z", (100, 0, 10, 0)),
+        ],
+    )
+    conn, _ = run_ingest()
+    assert conn.execute("SELECT session_id, parent_session FROM requests").fetchall() == [("child", "boss")]
+    assert conn.execute("SELECT parent_session FROM sessions WHERE session_id = 'child'").fetchone() == ("boss",)
