@@ -124,13 +124,15 @@ def _slim(line: bytes) -> dict[str, Any] | None:
     The content array runs from the first ``"content":[`` (every key before it
     is a scalar) to the last ``],"stop_reason":``; cutting it out leaves the
     usage, ids and metadata, at a fraction of the parsing cost. Anything not of
-    that shape, or a result without ``message.usage``, falls back to a full parse.
+    that shape, a cut holding another line's ``"message":{`` (a line glued to a
+    cut-short one), or a result without ``message.usage`` falls back to a full parse.
     """
     i = line.find(b'"content":[')
     if i < 0:
         return None
     j = line.rfind(b'],"stop_reason":')
-    if j <= i:
+    if j <= i or line.find(b'"message":{', i, j) >= 0:
+        # A second message inside the cut: a line glued to a cut-short one.
         return None
     try:
         d = orjson.loads(line[: i + 11] + line[j:])

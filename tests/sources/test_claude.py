@@ -285,3 +285,17 @@ def test_slim_and_full_parse_agree_on_real_logs(shared_fixtures) -> None:
             assert slim == full
             checked += 1
     assert checked > 400
+
+
+def test_line_glued_right_after_content_start_is_recovered_not_spliced(logs: Logs) -> None:
+    """Found by hypothesis: a head cut right after `"content":[` followed by a whole line must
+    not be read as one message (the head's model with the tail's usage)."""
+    import json
+
+    head = json.dumps(Logs.assistant(T0, session="s1", msg_id="msg_head", model="claude-sonnet-4-5-20250929"), separators=(",", ":"))
+    head = head[: head.index('"content":[') + len('"content":[')]
+    tail = json.dumps(Logs.assistant(T0, session="s1", msg_id="msg_tail", model="claude-opus-4-6", inp=0, cr=1000, out=0), separators=(",", ":"))
+    write(logs.claude_file("s1"), [head + tail])
+    conn, stats = run_ingest()
+    assert conn.execute("SELECT key, model, cost_nusd FROM requests").fetchall() == [("claude:msg_tail:req_tail", "claude-opus-4-6", 500_000)]
+    assert stats.counts["recovered_lines"] == 1
