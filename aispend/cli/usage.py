@@ -40,6 +40,7 @@ def usage(
         conn, _stats = run_ingest(quiet=as_json or as_csv)
     try:
         rep = report.usage_report(conn, rng, by, tool)
+        empty = report.empty_hint(conn, rng, tool) if not rep.rows else None
     finally:
         conn.close()
     from aispend.reports import render
@@ -51,4 +52,4 @@ def usage(
     else:
         from aispend.cli.common import stdout
 
-        render.usage_table(rep, stdout())
+        render.usage_table(rep, stdout(), empty)

@@ -41,10 +41,17 @@ def _money(t: Totals) -> str:
 
 
 def _n(v: int) -> str:
-    return f"{v:,}"
+    """Token counts for people: exact up to 99,999, then 123.4K, 12.3M, 1.23B (JSON stays exact)."""
+    if v < 100_000:
+        return f"{v:,}"
+    if v < 1_000_000:
+        return f"{v / 1e3:.1f}K"
+    if v < 1_000_000_000:
+        return f"{v / 1e6:.1f}M"
+    return f"{v / 1e9:.2f}B"
 
 
-def usage_table(rep: UsageReport, console: Console) -> None:
+def usage_table(rep: UsageReport, console: Console, empty_message: str | None = None) -> None:
     title_range = ""
     d = rep.as_dict()
     if d["since"] or d["until"]:
@@ -57,21 +64,22 @@ def usage_table(rep: UsageReport, console: Console) -> None:
     )
     table.add_column(rep.group_by.capitalize(), footer="Total", overflow="fold")
     cols = [
-        ("Requests", "requests"),
+        ("Reqs", "requests"),
         ("Input", "input_tokens"),
         ("Output", "output_tokens"),
         ("Cache write", "cache_creation_tokens"),
         ("Cache read", "cache_read_tokens"),
-        ("Total tokens", "total_tokens"),
     ]
+    if console.width >= 100:
+        cols.append(("Total tokens", "total_tokens"))
     for label, attr in cols:
-        table.add_column(label, justify="right", footer=_n(getattr(rep.totals, attr)))
-    table.add_column("Cost", justify="right", footer=_money(rep.totals))
+        table.add_column(label, justify="right", footer=_n(getattr(rep.totals, attr)), no_wrap=True)
+    table.add_column("Cost", justify="right", footer=_money(rep.totals), no_wrap=True)
     for r in rep.rows:
         key = Text(clean(r.key))
         table.add_row(key, *[_n(getattr(r.totals, a)) for _, a in cols], _money(r.totals))
     if not rep.rows:
-        console.print("No usage in this range." if (d["since"] or d["until"]) else "No usage found in the index.")
+        console.print(empty_message or ("No usage in this range." if (d["since"] or d["until"]) else "No usage found in the index."))
         return
     console.print(table)
     if rep.totals.unpriced_tokens:

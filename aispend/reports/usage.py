@@ -186,6 +186,22 @@ def usage_report(
     return UsageReport(rng, group_by, tool, rows, total)
 
 
+def empty_hint(conn: sqlite3.Connection, rng: DayRange, tool: str | None = None) -> str:
+    """What to tell someone whose report came out empty."""
+    where, params = ("WHERE tool = ?", [tool]) if tool else ("", [])
+    n, first, last = conn.execute(f"SELECT count(*), min(ts_ms), max(ts_ms) FROM requests {where}", params).fetchone()
+    if not n:
+        from aispend.sources import claude, codex
+
+        return (
+            "No usage found: no Claude Code logs under "
+            + (", ".join(str(r) for r in claude.roots()) or "~/.claude or ~/.config/claude (or $CLAUDE_CONFIG_DIR)")
+            + f" and no Codex rollouts under {codex.root_dir()} (or $CODEX_HOME) hold any."
+        )
+    span = f"{_iso(first, rng)[:10]} to {_iso(last, rng)[:10]}"
+    return f"No usage in this range; the index holds {n:,} requests from {span} (try --since with an earlier date)."
+
+
 def _merge(groups: dict[str, Totals], key: str, t: Totals) -> None:
     cur = groups.get(key)
     if cur is None:

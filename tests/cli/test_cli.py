@@ -105,6 +105,12 @@ def test_group_by(capsys: pytest.CaptureFixture[str], history: Logs, by: str, ke
     assert [r["key"] for r in d["rows"]] == keys
 
 
+def test_empty_range_says_what_the_index_holds(capsys: pytest.CaptureFixture[str], history: Logs) -> None:
+    code, out, _ = cli(capsys, "usage", "--since", "2026-06-01", "--tz", "UTC")
+    assert code == 0
+    assert " ".join(out.split()) == "No usage in this range; the index holds 4 requests from 2026-01-15 to 2026-02-28 (try --since with an earlier date)."
+
+
 def test_tool_filter_and_csv(capsys: pytest.CaptureFixture[str], history: Logs) -> None:
     code, out, _ = cli(capsys, "usage", "--csv", "--tool", "codex", "--by", "model")
     assert code == 0

@@ -48,4 +48,5 @@ def test_no_agent_homes_at_all_is_an_empty_index(hermetic: Path, capsys: pytest.
 
     code, out, err = cli(capsys, "usage")
     assert (code, err) == (0, "")
-    assert "No usage found in the index." in out
+    assert out.startswith("No usage found: no Claude Code logs under ~/.claude or ~/.config/claude")
+    assert "(or $CODEX_HOME) hold any." in out
