@@ -9,6 +9,9 @@ claude/ and codex/). Each measurement runs in a fresh subprocess; timings are me
 - cold ingest: `aispend ingest -q` into an empty data dir: seconds, MB/s, peak RSS
 - floor: a plain loop that reads every file and parses the lines that matter with orjson
 - warm usage: `aispend usage --json` with nothing new to read
+- with --ccusage: `ccusage daily --json --offline` on the same files (skipped otherwise)
+
+Peak memory is the whole process tree's (workers included), in a separate run.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import shutil
 import statistics
 import subprocess
@@ -43,13 +45,56 @@ print(n)
 """
 
 
-def _peak(cmd: list[str], env: dict[str, str]) -> tuple[float, int]:
-    wrapper = [sys.executable, "-c", "import resource,subprocess,sys,time;t=time.perf_counter();r=subprocess.run(sys.argv[1:],stdout=subprocess.DEVNULL);w=time.perf_counter()-t;print(w, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss);sys.exit(r.returncode)", *cmd]
-    p = subprocess.run(wrapper, env=env, capture_output=True, text=True)
+def _tree(root: int) -> list[int]:
+    """The pids of ``root`` and all its descendants (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as fh:
+                    ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(d))
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo.extend(children.get(pid, []))
+    return out
+
+
+def _pss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as fh:
+            for line in fh:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _wall(cmd: list[str], env: dict[str, str]) -> float:
+    t = time.perf_counter()
+    p = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     if p.returncode != 0:
-        raise SystemExit(f"{cmd} failed: {p.stderr[-2000:]}")
-    wall, rss = p.stdout.split()
-    return float(wall), int(rss)
+        raise SystemExit(f"{cmd} failed: {p.stderr.decode()[-2000:]}")
+    return time.perf_counter() - t
+
+
+def _peak_kb(cmd: list[str], env: dict[str, str]) -> int:
+    """Peak memory (KB) of the whole process tree, workers included: the sum of PSS
+    (shared pages split between the processes sharing them), sampled every 20 ms.
+    A separate run from the timed ones, since sampling costs CPU."""
+    p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak = 0
+    while p.poll() is None:
+        peak = max(peak, sum(_pss_kb(pid) for pid in _tree(p.pid)))
+        time.sleep(0.02)
+    if p.returncode != 0:
+        raise SystemExit(f"{cmd} failed: {p.stderr.read().decode()[-2000:] if p.stderr else ''}")
+    return peak
 
 
 def main() -> None:
@@ -58,6 +103,7 @@ def main() -> None:
     ap.add_argument("--corpus", type=Path)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--json", type=Path, help="write the results here")
+    ap.add_argument("--ccusage", type=Path, help="a ccusage binary (npm install ccusage @ccusage/ccusage-linux-x64) to time on the same files")
     a = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="aispend-bench-"))
     try:
@@ -72,18 +118,18 @@ def main() -> None:
         env = dict(os.environ, HOME=str(tmp / "home"), CLAUDE_CONFIG_DIR=str(corpus / "claude"), CODEX_HOME=str(corpus / "codex"))
         (tmp / "home").mkdir(exist_ok=True)
         aispend = [sys.executable, "-m", "aispend"]
-        cold, cold_rss, floor, warm, warm_rss = [], [], [], [], []
+        cold, floor, warm, ccu = [], [], [], []
         for i in range(a.runs):
-            data = tmp / f"data{i}"
-            e = dict(env, AISPEND_HOME=str(data))
-            w, rss = _peak(aispend + ["ingest", "-q"], e)
-            cold.append(w)
-            cold_rss.append(rss)
-            w, rss = _peak(aispend + ["usage", "--json"], e)
-            warm.append(w)
-            warm_rss.append(rss)
-            floor.append(_peak([sys.executable, "-c", FLOOR, str(corpus)], env)[0])
-            shutil.rmtree(data)
+            e = dict(env, AISPEND_HOME=str(tmp / f"data{i}"))
+            cold.append(_wall(aispend + ["ingest", "-q"], e))
+            warm.append(_wall(aispend + ["usage", "--json"], e))
+            floor.append(_wall([sys.executable, "-c", FLOOR, str(corpus)], env))
+            if a.ccusage:
+                ccu.append(_wall([str(a.ccusage), "daily", "--json", "--offline"], dict(env, TZ="UTC")))
+            shutil.rmtree(tmp / f"data{i}")
+        e = dict(env, AISPEND_HOME=str(tmp / "data-mem"))
+        cold_rss = [_peak_kb(aispend + ["ingest", "-q"], e)]
+        warm_rss = [_peak_kb(aispend + ["usage", "--json"], e)]
         res = {
             "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()},
             "corpus_bytes": size,
@@ -96,9 +142,14 @@ def main() -> None:
             "warm_usage_s": statistics.median(warm),
             "warm_usage_peak_rss_mb": max(warm_rss) / 1024,
         }
+        if ccu:
+            res["ccusage_daily_s"] = statistics.median(ccu)
+            res["cold_over_ccusage"] = statistics.median(cold) / statistics.median(ccu)
         print(f"corpus {size / 1e6:,.0f} MB, median of {a.runs} runs")
         print(f"{'cold ingest':<14}{res['cold_ingest_s']:8.2f} s {res['cold_ingest_mb_s']:8.0f} MB/s  peak {res['cold_ingest_peak_rss_mb']:.0f} MB")
         print(f"{'python floor':<14}{res['floor_s']:8.2f} s  (cold / floor = {res['cold_over_floor']:.2f})")
+        if ccu:
+            print(f"{'ccusage daily':<14}{res['ccusage_daily_s']:8.2f} s  (cold / ccusage = {res['cold_over_ccusage']:.2f})")
         print(f"{'warm usage':<14}{res['warm_usage_s']:8.2f} s  peak {res['warm_usage_peak_rss_mb']:.0f} MB")
         if a.json:
             a.json.parent.mkdir(parents=True, exist_ok=True)
