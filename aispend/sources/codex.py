@@ -81,6 +81,7 @@ class CodexSource:
             "prev": None,  # previous total_token_usage snapshot
             "prompts": 0,  # user prompts seen in the file, for prompt keys
         }
+        last_snapshot = b""
         for base, block in blocks:
             for off, line in split_lines(base, block):
                 if line[:1] != b"{":
@@ -92,8 +93,16 @@ class CodexSource:
                 # items are never parsed or even scanned.
                 kind, end = kind_of(line)
                 if kind == b"event_msg":
-                    sub, _ = kind_of(line, end)
+                    sub, sub_end = kind_of(line, end)
                     wanted = sub in _EVENTS
+                    if sub == b"token_count":
+                        # Codex writes snapshots again unchanged (0.104: every one twice);
+                        # a byte-identical payload is a repeat without parsing it.
+                        payload = line[sub_end:]
+                        if payload == last_snapshot:
+                            result.count("repeated_snapshots")
+                            continue
+                        last_snapshot = payload
                 elif kind in _LINES:
                     wanted = True
                 elif kind is None:
