@@ -9,8 +9,8 @@ its whole tool is then re-read (rare; rows of logs that were deleted since are
 kept).
 
 Every request is upserted by its de-duplication key and the copy with the
-largest token total wins (ties: the earliest timestamp, then the copy already
-stored), so the result does not depend on file order or on how often ingest
+largest token total wins (ties: the earliest timestamp, then the smaller
+session id), so the result does not depend on file order or on how often ingest
 runs. Each batch of files is one transaction together with the new offsets: a
 kill at any point loses nothing and counts nothing twice.
 """
@@ -50,6 +50,8 @@ _UPSERT = (
     )
     + " WHERE excluded.total_tokens > requests.total_tokens"
     " OR (excluded.total_tokens = requests.total_tokens AND excluded.ts_ms < requests.ts_ms)"
+    " OR (excluded.total_tokens = requests.total_tokens AND excluded.ts_ms = requests.ts_ms"
+    " AND excluded.session_id < requests.session_id)"
 )
 
 

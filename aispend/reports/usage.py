@@ -12,6 +12,7 @@ unpriced_models``.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 from dataclasses import dataclass, field
@@ -113,7 +114,7 @@ _SUMS = (
     "count(*), sum(input_tokens), sum(output_tokens), sum(cache_write_5m + cache_write_1h), "
     "sum(cache_read_tokens), sum(reasoning_tokens), sum(total_tokens), sum(coalesce(cost_nusd, 0)), "
     "sum(CASE WHEN cost_nusd IS NULL THEN total_tokens ELSE 0 END), "
-    "group_concat(DISTINCT CASE WHEN cost_nusd IS NULL THEN "
+    "json_group_array(DISTINCT CASE WHEN cost_nusd IS NULL THEN "
     "coalesce(model, '(no model)') || CASE WHEN price_note = 'fast_unpriced' THEN ' (fast)' ELSE '' END END)"
 )
 
@@ -122,7 +123,8 @@ def _totals(rec: tuple[Any, ...]) -> Totals:
     t = Totals(*[int(v or 0) for v in rec[:9]])
     t.cost_nusd = int(rec[7] or 0)
     if rec[9]:
-        t.unpriced_models = set(rec[9].split(","))
+        # a JSON array: model names may hold any character, commas included
+        t.unpriced_models = {m for m in json.loads(rec[9]) if m is not None}
     return t
 
 

@@ -26,7 +26,7 @@ import orjson
 
 from aispend.sources.reader import kind_of, lines_as_blocks, load_line, split_lines
 from aispend.paths import home
-from aispend.sources.base import ParseResult, Prompt, Request, iter_files, parse_ts_ms, valid_tokens
+from aispend.sources.base import ParseResult, Prompt, Request, SessionInfo, iter_files, parse_ts_ms, valid_tokens
 
 NAME = "claude"
 #: Line types whose line may hold a top-level ``message.usage``.
@@ -76,6 +76,7 @@ class ClaudeSource:
         result = ParseResult()
         fallback_session = _session_from_path(path)
         best: dict[str, Request] = {}
+        first: dict[str, tuple[int, str | None, str | None]] = {}
         copies = 0
         for base, block in blocks:
             for off, line in split_lines(base, block):
@@ -84,36 +85,38 @@ class ClaudeSource:
                         result.problem(off, "not_object")
                     continue
                 # Classify by the line's own type, read from its first bytes: most
-                # lines (progress, tool results) are never parsed or even scanned.
+                # lines (progress, tool results) are never parsed.
                 kind, _ = kind_of(line)
                 if kind in _USAGE_KINDS:
                     d = _slim(line)
                     if d is not None:
-                        copies += _usage_line(d, off, fallback_session, result, best)
+                        copies += _usage_line(d, off, fallback_session, result, best, first)
                         continue
-                    for o, d in load_line(line, off, result):
-                        copies += _usage_line(d, o, fallback_session, result, best)
+                    parse = True
                 elif kind == b"user" and b'"tool_use_id"' not in line:
-                    for o, d in load_line(line, off, result):
-                        _prompt_line(d, o, fallback_session, result)
+                    parse = True
                 elif kind in _SKIP_KINDS or kind == b"user":
                     if line[-1:] != b"}" and line.rstrip()[-1:] != b"}":
                         result.problem(off, "bad_json")  # cut short
-                    elif b'"usage"' in line[-_TAIL:]:
-                        # A usage entry's "usage" sits in its last few hundred bytes:
-                        # this is a line glued to a cut-short one (or a progress line
-                        # with nested usage, which the rules then ignore).
-                        for o, d in load_line(line, off, result):
-                            copies += _usage_line(d, o, fallback_session, result, best)
-                elif b'"usage"' in line:
+                        continue
+                    # A line skipped by its type may still hide a whole line glued
+                    # after a cut-short head: another line's start, or a usage entry's
+                    # "usage" (in its last few hundred bytes).
+                    parse = line.find(b'{"parentUuid"', 1) > 0 or b'"usage"' in line[-_TAIL:]
+                else:
+                    parse = b'"usage"' in line or (b'"user"' in line and b'"tool_use_id"' not in line)
+                if parse:
                     for o, d in load_line(line, off, result):
-                        copies += _usage_line(d, o, fallback_session, result, best)
-                elif b'"user"' in line and b'"tool_use_id"' not in line:
-                    for o, d in load_line(line, off, result):
-                        _prompt_line(d, o, fallback_session, result)
+                        msg = d.get("message")
+                        if isinstance(msg, dict) and isinstance(msg.get("usage"), dict):
+                            copies += _usage_line(d, o, fallback_session, result, best, first)
+                        else:
+                            _prompt_line(d, o, fallback_session, result)
         # Streaming copies of one response mostly sit in the same file: keep the
         # best one here (the index applies the same rule across files).
         result.requests = list(best.values())
+        # Sessions start at their earliest line, whichever copy of a response won.
+        result.sessions = [SessionInfo(sid, NAME, ts, cwd, branch) for sid, (ts, cwd, branch) in first.items()]
         result.count("duplicates", copies - len(best))
         return result
 
@@ -153,7 +156,14 @@ def _session_from_path(path: Path) -> str:
     return path.stem
 
 
-def _usage_line(d: dict[str, Any], offset: int, fallback_session: str, result: ParseResult, best: dict[str, Request]) -> int:
+def _usage_line(
+    d: dict[str, Any],
+    offset: int,
+    fallback_session: str,
+    result: ParseResult,
+    best: dict[str, Request],
+    first: dict[str, tuple[int, str | None, str | None]],
+) -> int:
     """Record the usage entry of line ``d`` in ``best`` (by key); 1 if it was one."""
     msg = d.get("message")
     if not isinstance(msg, dict):
@@ -209,12 +219,15 @@ def _usage_line(d: dict[str, Any], offset: int, fallback_session: str, result: P
     logged = None
     if type(cost) in (int, float) and cost >= 0 and cost == cost and cost != float("inf"):
         logged = repr(cost)
+    cwd = _str(d.get("cwd"))
+    branch = _str(d.get("gitBranch"))
+    seen = first.get(session)
+    if seen is None or ts < seen[0]:
+        first[session] = (ts, cwd, branch)
     total = inp + out + cw + cr
     prev = best.get(key)
-    if prev is not None:
-        prev_total = prev.total_tokens
-        if total < prev_total or (total == prev_total and ts >= prev.ts_ms):
-            return 1
+    if prev is not None and not _better(total, ts, session, prev):
+        return 1
     speed = usage.get("speed")
     agent = d.get("agentId")
     best[key] = Request(
@@ -229,13 +242,22 @@ def _usage_line(d: dict[str, Any], offset: int, fallback_session: str, result: P
         cache_write_1h=cw1h,
         cache_read_tokens=cr,
         agent_id=agent if isinstance(agent, str) and d.get("isSidechain") else None,
-        cwd=_str(d.get("cwd")),
-        git_branch=_str(d.get("gitBranch")),
+        cwd=cwd,
+        git_branch=branch,
         speed=speed if isinstance(speed, str) else None,
         logged_cost_usd=logged,
         offset=offset,
     )
     return 1
+
+
+def _better(total: int, ts: int, session: str, prev: Request) -> bool:
+    """The copy rule, the same as the index's: largest total, then earliest, then session id."""
+    if total != prev.total_tokens:
+        return total > prev.total_tokens
+    if ts != prev.ts_ms:
+        return ts < prev.ts_ms
+    return session < prev.session_id
 
 
 def _prompt_line(d: dict[str, Any], offset: int, fallback_session: str, result: ParseResult) -> None:

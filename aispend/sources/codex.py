@@ -36,7 +36,6 @@ NAME = "codex"
 BURST_GAP_MS = 1000
 _EVENTS = frozenset({b"token_count", b"user_message"})
 _LINES = frozenset({b"session_meta", b"turn_context"})
-_TAIL = 2048
 _NEEDLES = (b'"token_count"', b'"turn_context"', b'"session_meta"', b'"user_message"')
 _FIELDS = ("input_tokens", "cached_input_tokens", "output_tokens", "reasoning_output_tokens", "total_tokens")
 
@@ -113,8 +112,9 @@ class CodexSource:
                     if line[-1:] != b"}" and line.rstrip()[-1:] != b"}":
                         result.problem(off, "bad_json")  # cut short
                         continue
-                    # A token_count glued to a cut-short line ends the line.
-                    wanted = b'"token_count"' in line[-_TAIL:]
+                    # A line skipped by its type may still hide a whole line glued
+                    # after a cut-short head: every rollout line starts {"timestamp":".
+                    wanted = line.find(b'{"timestamp":"', 1) > 0
                 if wanted:
                     for o, d in load_line(line, off, result):
                         _line(d, o, st, result, path)

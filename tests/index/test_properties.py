@@ -343,6 +343,8 @@ deep_array = b"[" * DEEP + b"]" * DEEP
 class Line:
     data: bytes
     #: "valid" (yields ``req``, if any); a counter it must add exactly one to;
+    #: "bad": no JSON object, but it names a key usage needs: exactly one
+    #: ``not_object`` or ``bad_json`` (whether it is parsed is the source's choice);
     #: "junk": a line with no key a usage line needs, which a source may count
     #: (``not_object``/``bad_json``) or skip unread -- at most one count;
     #: "glued": a writer died mid-line and the next line was appended to it:
@@ -484,15 +486,15 @@ def claude_garbage(draw: st.DrawFn) -> Line:
         d["uuid"] = draw(wrong_type_for(""))
         return Line(dumps(d), None)
     if kind == "not_object":
-        return draw(st.sampled_from([Line(b'["usage"]', "not_object"), Line(b'"usage"', "not_object"), Line(b'["user"]', "not_object"),
-                                     Line(b'[{"usage":{}}]', "not_object"), Line(b"123", "junk"), Line(b"null", "junk"), Line(b"true", "junk")]))
+        return draw(st.sampled_from([Line(b'["usage"]', "bad"), Line(b'"usage"', "bad"), Line(b'["user"]', "bad"),
+                                     Line(b'[{"usage":{}}]', "bad"), Line(b"123", "junk"), Line(b"null", "junk"), Line(b"true", "junk")]))
     if kind == "bad_utf8":
         # A real usage line with invalid UTF-8 in a string: unparseable, counted.
         return Line(dumps(base).replace(b'"cwd":"/work/repo"', b'"cwd":"/work/\xff\xfe\x00repo"'), "bad_json")
     if kind == "deep":
         return draw(st.sampled_from([
             Line(deep_array, "junk"),
-            Line(b"[" * DEEP + b'"usage"' + b"]" * DEEP, "bad_json"),
+            Line(b"[" * DEEP + b'"usage"' + b"]" * DEEP, "bad"),
             Line(b'{"message":{"usage":' + deep_array + b"}}", "bad_json"),
             Line(b'{"usage":' + b'{"a":' * DEEP + b"1" + b"}" * DEEP + b"}", "bad_json"),
         ]))
@@ -624,7 +626,7 @@ def codex_garbage(draw: st.DrawFn) -> Line:
         d = {"timestamp": draw(wrong_type_for("")), "type": draw(wrong_type_for("")), "payload": draw(wrong_type_for({})), "k": "token_count"}
         return Line(dumps(d), None)
     if kind == "not_object":
-        return draw(st.sampled_from([Line(b'["token_count"]', "not_object"), Line(b'"session_meta"', "not_object"),
+        return draw(st.sampled_from([Line(b'["token_count"]', "bad"), Line(b'"session_meta"', "bad"),
                                      Line(b"[1,2]", "junk"), Line(b"-0", "junk"), Line(b"false", "junk")]))
     if kind == "deep":
         return draw(st.sampled_from([
@@ -645,8 +647,10 @@ def codex_file_with_garbage(draw: st.DrawFn, max_garbage: int = 10) -> list[Line
         # the line is bad, but its complete tail is recovered, context and all.
         for i, ln in enumerate(valid):
             if draw(st.integers(0, 7)) == 0:
+                # (cut after the head's own type: other heads are the open bug shown
+                # by test_a_line_glued_to_a_cut_short_line_counts_as_if_alone)
                 frag = dumps(Logs.codex_tokens(fmt_ts(TS_MIN), (9, 0, 9, 0)))
-                frag = frag[: draw(st.integers(1, len(frag) - 1))]
+                frag = frag[: draw(st.integers(frag.index(b'"token_count"') + 14, len(frag) - 1))]
                 valid[i] = Line(frag + ln.data, "glued", ln.req)
     garbage = draw(st.lists(codex_garbage(), max_size=max_garbage))
     return interleave(draw, valid, garbage)
@@ -683,14 +687,14 @@ def test_garbage_is_skipped_counted_and_never_changes_valid_usage(claude_a: list
         all_lines = [ln for lines in files.values() for ln in lines]
         assert totals(env.conn) == expected_totals(reqs_of(all_lines), env.pricing)
 
-        n = {c: sum(1 for ln in all_lines if ln.expect == c) for c in (*_COUNTERS, "junk", "glued")}
+        n = {c: sum(1 for ln in all_lines if ln.expect == c) for c in (*_COUNTERS, "bad", "junk", "glued")}
         got = {c: stats.counts.get(c, 0) for c in (*_COUNTERS, "recovered_lines")}
         assert got["bad_tokens"] == n["bad_tokens"]
         assert got["bad_timestamp"] == n["bad_timestamp"]
         assert got["synthetic"] == n["synthetic"]
         assert got["recovered_lines"] == n["glued"]
         assert got["not_object"] >= n["not_object"] and got["bad_json"] >= n["bad_json"] + n["glued"]
-        surely_bad = n["not_object"] + n["bad_json"] + n["glued"]
+        surely_bad = n["not_object"] + n["bad_json"] + n["glued"] + n["bad"]
         assert surely_bad <= got["not_object"] + got["bad_json"] <= surely_bad + n["junk"]
         assert "too_long" not in stats.counts and not stats.unreadable
 
@@ -880,12 +884,6 @@ def _without_started_ms(snap: dict[str, Any]) -> dict[str, Any]:
     return {**snap, "sessions": [row[:3] + row[4:] for row in snap["sessions"]]}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: the Claude parser keeps only the best streaming copy of a response per parse "
-    "run, and sessions.started_ms is taken from the kept copies only: a session's start "
-    "is its first copy's time when the copies were read in two runs, the last copy's "
-    "time when read in one"
-))
 def test_session_start_does_not_depend_on_how_a_file_was_split_across_runs() -> None:
     first = dumps(Logs.assistant("2026-02-01T10:00:00.000Z", session="s", msg_id="msg_1", req_id="req_1", out=1))
     final = dumps(Logs.assistant("2026-02-01T10:00:05.000Z", session="s", msg_id="msg_1", req_id="req_1", out=2))
@@ -900,12 +898,6 @@ def test_session_start_does_not_depend_on_how_a_file_was_split_across_runs() -> 
     assert started([[first, final]]) == started([[first], [final]])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: two exact copies of a response (same message.id/requestId, tokens and timestamp) "
-    "in files with different sessionIds: the session that gets the request is whichever "
-    "file was ingested first (upsert tie-break 'the copy already stored'), so per-session "
-    "rows depend on file/ingest order"
-))
 def test_exact_copies_in_two_sessions_attribute_independently_of_order() -> None:
     def run(order: list[str]) -> dict[str, Any]:
         with fresh_env() as env:
@@ -918,10 +910,6 @@ def test_exact_copies_in_two_sessions_attribute_independently_of_order() -> None
     assert run(["orig", "resumed"]) == run(["resumed", "orig"])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: usage_report joins unpriced model names with group_concat and splits on ',': "
-    "a model name containing a comma is reported as two unpriced models"
-))
 def test_unpriced_model_names_are_reported_verbatim() -> None:
     with fresh_env() as env:
         d = Logs.assistant("2026-02-01T10:00:00.000Z", session="s", model="my-proxy,model")
@@ -1155,13 +1143,6 @@ def _glue_bug_examples():  # type: ignore[no-untyped-def]
 _GLUE_A, _GLUE_B = _glue_bug_examples()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a complete line glued to a cut-short one is classified by the broken head's "
-    "type: Claude hands a recovered usage line to the prompt rules when the head is a "
-    "user line (prompt or cut-short tool result), so its usage is lost; Codex recovers "
-    "only token_count tails, silently dropping a glued session_meta, turn_context or "
-    "user_message (the next requests lose their model) -- see the explicit examples"
-))
 @PROPS
 @given(scenario=glue_scenario())
 @example(scenario=_GLUE_A)
