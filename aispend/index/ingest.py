@@ -34,7 +34,7 @@ from aispend.sources.base import ParseResult, Request, Source
 HEAD_BYTES = 4096
 #: Below this many bytes to read, parsing in this process beats starting workers.
 PARALLEL_MIN_BYTES = 16 << 20
-BATCH_ROWS = 50_000
+BATCH_ROWS = 20_000
 
 _REQUEST_COLUMNS = (
     "key, tool, session_id, parent_session, agent_id, ts_ms, cwd, git_branch, model, "
@@ -432,22 +432,26 @@ def ingest(
             if advance:
                 advance(nbytes, 0)
     else:
-        for t in tasks:
-            stats.merge(run_job(conn, [t], pricing))
-            if advance:
-                advance(t.end - t.start, 0)
+        stats.merge(run_job(conn, tasks, pricing, (lambda t: advance(t.end - t.start, 0)) if advance else None))
     stats.requests_after = conn.execute("SELECT count(*) FROM requests").fetchone()[0]
     stats.seconds = time.perf_counter() - started
     return stats
 
 
-def run_job(conn: sqlite3.Connection, job: list[FileTask], pricing: PricingTable) -> IngestStats:
+def run_job(
+    conn: sqlite3.Connection,
+    job: list[FileTask],
+    pricing: PricingTable,
+    on_file: Callable[[FileTask], None] | None = None,
+) -> IngestStats:
     """Parse the files of one job and write them, a transaction per batch of rows."""
     stats = IngestStats()
     batch: list[FileOutcome] = []
     rows = 0
     for t in job:
         o = parse_task(t, pricing)
+        if on_file:
+            on_file(t)
         batch.append(o)
         rows += len(o.rows) + 1
         if rows >= BATCH_ROWS:

@@ -24,7 +24,7 @@ from typing import Any, Iterable, Iterator
 
 import orjson
 
-from aispend.sources.reader import kind_of, lines_as_blocks, load_line, split_lines
+from aispend.sources.reader import kind_of, line_spans, lines_as_blocks, load_line
 from aispend.paths import home
 from aispend.sources.base import ParseResult, Prompt, Request, SessionInfo, iter_files, parse_ts_ms, valid_tokens
 
@@ -79,39 +79,44 @@ class ClaudeSource:
         first: dict[str, tuple[int, str | None, str | None]] = {}
         copies = 0
         for base, block in blocks:
-            for off, line in split_lines(base, block):
-                if line[:1] != b"{":
-                    if line.strip():
+            find = block.find
+            for ls, le in line_spans(block):
+                off = base + ls
+                if block[ls] != 0x7B:  # "{"
+                    if block[ls:le].strip():
                         result.problem(off, "not_object")
                     continue
                 # Classify by the line's own type, read from its first bytes: most
-                # lines (progress, tool results) are never parsed.
-                kind, _ = kind_of(line)
+                # lines (progress, tool results) are never parsed, nor even copied.
+                kind, _ = kind_of(block, ls, le)
                 if kind in _USAGE_KINDS:
+                    line = block[ls:le]
                     d = _slim(line)
                     if d is not None:
                         copies += _usage_line(d, off, fallback_session, result, best, first)
                         continue
-                    parse = True
-                elif kind == b"user" and b'"tool_use_id"' not in line:
-                    parse = True
+                elif kind == b"user" and find(b'"tool_use_id"', ls, le) < 0:
+                    line = block[ls:le]
                 elif kind in _SKIP_KINDS or kind == b"user":
-                    if line[-1:] != b"}" and line.rstrip()[-1:] != b"}":
+                    if block[le - 1] != 0x7D and block[ls:le].rstrip()[-1:] != b"}":
                         result.problem(off, "bad_json")  # cut short
                         continue
                     # A line skipped by its type may still hide a whole line glued
                     # after a cut-short head: another line's start, or a usage entry's
                     # "usage" (in its last few hundred bytes).
-                    parse = line.find(b'{"parentUuid"', 1) > 0 or b'"usage"' in line[-_TAIL:]
+                    if find(b'{"parentUuid"', ls + 1, le) < 0 and find(b'"usage"', max(ls, le - _TAIL), le) < 0:
+                        continue
+                    line = block[ls:le]
                 else:
-                    parse = b'"usage"' in line or (b'"user"' in line and b'"tool_use_id"' not in line)
-                if parse:
-                    for o, d in load_line(line, off, result):
-                        msg = d.get("message")
-                        if isinstance(msg, dict) and isinstance(msg.get("usage"), dict):
-                            copies += _usage_line(d, o, fallback_session, result, best, first)
-                        else:
-                            _prompt_line(d, o, fallback_session, result)
+                    line = block[ls:le]
+                    if b'"usage"' not in line and (b'"user"' not in line or b'"tool_use_id"' in line):
+                        continue
+                for o, d in load_line(line, off, result):
+                    msg = d.get("message")
+                    if isinstance(msg, dict) and isinstance(msg.get("usage"), dict):
+                        copies += _usage_line(d, o, fallback_session, result, best, first)
+                    else:
+                        _prompt_line(d, o, fallback_session, result)
         # Streaming copies of one response mostly sit in the same file: keep the
         # best one here (the index applies the same rule across files).
         result.requests = list(best.values())

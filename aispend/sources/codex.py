@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from aispend.paths import home
-from aispend.sources.reader import kind_of, lines_as_blocks, load_line, split_lines
+from aispend.sources.reader import kind_of, line_spans, lines_as_blocks, load_line
 from aispend.sources.base import ParseResult, Prompt, Request, SessionInfo, iter_files, parse_ts_ms, valid_tokens
 
 NAME = "codex"
@@ -82,22 +82,24 @@ class CodexSource:
         }
         last_snapshot = b""
         for base, block in blocks:
-            for off, line in split_lines(base, block):
-                if line[:1] != b"{":
-                    if line.strip():
+            find = block.find
+            for ls, le in line_spans(block):
+                off = base + ls
+                if block[ls] != 0x7B:  # "{"
+                    if block[ls:le].strip():
                         result.problem(off, "not_object")
                     continue
                 # A rollout line starts {"timestamp":...,"type":...,"payload":{"type":...:
                 # its kinds are read from its first bytes, and the large response
-                # items are never parsed or even scanned.
-                kind, end = kind_of(line)
+                # items are never parsed, nor even copied.
+                kind, end = kind_of(block, ls, le)
                 if kind == b"event_msg":
-                    sub, sub_end = kind_of(line, end)
+                    sub, sub_end = kind_of(block, end, le)
                     wanted = sub in _EVENTS
                     if sub == b"token_count":
                         # Codex writes snapshots again unchanged (0.104: every one twice);
                         # a byte-identical payload is a repeat without parsing it.
-                        payload = line[sub_end:]
+                        payload = block[sub_end:le]
                         if payload == last_snapshot:
                             result.count("repeated_snapshots")
                             continue
@@ -105,18 +107,18 @@ class CodexSource:
                 elif kind in _LINES:
                     wanted = True
                 elif kind is None:
-                    wanted = any(needle in line for needle in _NEEDLES)
+                    wanted = any(find(needle, ls, le) >= 0 for needle in _NEEDLES)
                 else:
                     wanted = False
                 if not wanted:
-                    if line[-1:] != b"}" and line.rstrip()[-1:] != b"}":
+                    if block[le - 1] != 0x7D and block[ls:le].rstrip()[-1:] != b"}":
                         result.problem(off, "bad_json")  # cut short
                         continue
                     # A line skipped by its type may still hide a whole line glued
                     # after a cut-short head: every rollout line starts {"timestamp":".
-                    wanted = line.find(b'{"timestamp":"', 1) > 0
+                    wanted = find(b'{"timestamp":"', ls + 1, le) > 0
                 if wanted:
-                    for o, d in load_line(line, off, result):
+                    for o, d in load_line(block[ls:le], off, result):
                         _line(d, o, st, result, path)
         result.state = st
         return result

@@ -137,32 +137,40 @@ def lines_as_blocks(lines: Iterator[tuple[int, bytes]] | object) -> Iterator[tup
 _TYPE = b'"type":"'
 
 
-def kind_of(line: bytes, start: int = 0) -> tuple[bytes | None, int]:
-    """The value of the first ``"type":"...`` in ``line`` from ``start``, and where it ends.
+def kind_of(buf: bytes, start: int = 0, end: int | None = None) -> tuple[bytes | None, int]:
+    """The value of the first ``"type":"...`` in ``buf[start:end]``, and where it ends.
 
     Agents write compact JSON whose leading keys are scalars, so in their logs
     this is the line's own type (Codex: ``event_msg``; Claude: ``progress``,
     ``user``, or ``message`` for an assistant line, whose message comes first).
     A raw ``"type":"`` cannot occur inside a string (quotes there are escaped).
     ``None`` when there is none: the caller then looks at the whole line.
+    Working on bounds of a block, not on a copy of the line, keeps skipped
+    lines free of cost.
     """
-    i = line.find(_TYPE, start)
+    if end is None:
+        end = len(buf)
+    i = buf.find(_TYPE, start, end)
     if i < 0:
         return None, -1
-    j = line.find(b'"', i + 8, i + 80)
+    j = buf.find(b'"', i + 8, min(i + 80, end))
     if j < 0:
         return None, -1
-    return line[i + 8 : j], j
+    return buf[i + 8 : j], j
 
 
-def split_lines(base: int, block: bytes) -> Iterator[tuple[int, bytes]]:
-    """``(offset, line)`` for every line of a block of whole lines."""
-    off = base
-    lines = block.split(b"\n")
-    lines.pop()  # a block ends with a newline
-    for line in lines:
-        yield off, line
-        off += len(line) + 1
+def line_spans(block: bytes) -> Iterator[tuple[int, int]]:
+    """``(start, end)`` of every non-empty line of a block of whole lines (end: its newline)."""
+    find = block.find
+    pos = 0
+    n = len(block)
+    while pos < n:
+        end = find(b"\n", pos)
+        if end < 0:
+            end = n
+        if end > pos:
+            yield pos, end
+        pos = end + 1
 
 
 def load_line(line: bytes, offset: int, result: "ParseResult") -> Iterator[tuple[int, dict[str, Any]]]:
