@@ -10,7 +10,6 @@ from __future__ import annotations
 import sys
 from typing import Optional
 
-import click
 import typer
 
 from aispend import __version__
@@ -54,33 +53,39 @@ def _register() -> None:
 _register()
 
 
+def _is_usage_error(e: Exception) -> bool:
+    """A click usage error (bad option, missing argument), whichever click typer carries."""
+    return any(c.__name__ == "ClickException" for c in type(e).__mro__) and hasattr(e, "show")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     command = typer.main.get_command(app)
     try:
         rc = command.main(args=argv, prog_name="aispend", standalone_mode=False)
     except AispendError as e:
-        click.echo(f"aispend: error: {e}", err=True)
+        typer.echo(f"aispend: error: {e}", err=True)
         sys.exit(1)
-    except click.exceptions.Abort:
-        click.echo("aispend: aborted", err=True)
+    except typer.Abort:
+        typer.echo("aispend: aborted", err=True)
         sys.exit(130)
-    except click.ClickException as e:
-        e.show()
-        sys.exit(e.exit_code)
-    except click.exceptions.Exit as e:
+    except typer.Exit as e:
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
-        click.echo("aispend: interrupted", err=True)
+        typer.echo("aispend: interrupted", err=True)
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(0)
-    except Exception as e:  # a bug: keep the details, show a short message
+    except Exception as e:
+        if _is_usage_error(e):
+            e.show()  # type: ignore[attr-defined]
+            sys.exit(e.exit_code)  # type: ignore[attr-defined]
+        # A bug: keep the details, show a short message.
         from aispend.cli.crash import write_crash_log
 
         path = write_crash_log(e)
         where = f"; details in {path}" if path else ""
-        click.echo(f"aispend: unexpected error: {type(e).__name__}: {e}{where}", err=True)
-        click.echo("aispend: please report it with that file attached", err=True)
+        typer.echo(f"aispend: unexpected error: {type(e).__name__}: {e}{where}", err=True)
+        typer.echo("aispend: please report it with that file attached", err=True)
         sys.exit(3)
     sys.exit(rc if isinstance(rc, int) else 0)

@@ -43,9 +43,11 @@ def render() -> str:
 
 
 def _plain(text: str) -> str:
+    """No colour codes, and no `<str>`-style type hints (typer versions differ there)."""
     import re
 
-    return re.sub(r"\x1b\[[0-9;]*m", "", text)
+    text = re.sub(r"\x1b\[[0-9;]*m", "", text)
+    return re.sub(r"^(  [A-Z]+) <\w+>", r"\1", text, flags=re.M)
 
 
 if __name__ == "__main__":

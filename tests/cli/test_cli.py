@@ -147,6 +147,24 @@ def test_expected_errors_are_one_line_and_exit_1(capsys: pytest.CaptureFixture[s
     assert "Traceback" not in err
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["usage", "--bogus"], "No such option: --bogus"),
+        (["nosuch"], "No such command 'nosuch'."),
+        (["usage", "--by"], "Option '--by' requires an argument."),
+        (["pricing", "update"], "Missing option '--from'"),
+    ],
+)
+def test_command_line_mistakes_exit_2_without_a_crash_log(capsys: pytest.CaptureFixture[str], args: list[str], message: str) -> None:
+    from aispend.paths import crash_dir
+
+    code, _, err = cli(capsys, *args)
+    assert code == 2
+    assert f"Error: {message}" in err
+    assert not crash_dir().exists()
+
+
 def test_data_dir_that_is_a_file_is_a_clear_error(capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     f = tmp_path / "not-a-dir"
     f.write_text("x")
