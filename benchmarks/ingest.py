@@ -97,6 +97,25 @@ def _peak_kb(cmd: list[str], env: dict[str, str]) -> int:
     return peak
 
 
+def _same_totals(ccusage: Path, aispend: list[str], env: dict[str, str]) -> bool:
+    """Do aispend and ccusage agree on every token total and the cost, per tool?"""
+    env = dict(env, TZ="UTC")
+    ok = True
+    for tool in ("claude", "codex"):
+        c = json.loads(subprocess.run([str(ccusage), tool, "daily", "--json", "--offline"], env=env, capture_output=True, check=True).stdout)["totals"]
+        o = json.loads(subprocess.run(aispend + ["usage", "--json", "--tool", tool], env=env, capture_output=True, check=True).stdout)["totals"]
+        cost = c.get("totalCost", c.get("costUSD"))
+        pairs = [
+            (c["inputTokens"], o["input_tokens"]),
+            (c["outputTokens"], o["output_tokens"]),
+            (c["cacheCreationTokens"], o["cache_creation_tokens"]),
+            (c["cacheReadTokens"], o["cache_read_tokens"]),
+            (c["totalTokens"], o["total_tokens"]),
+        ]
+        ok = ok and all(a == b for a, b in pairs) and abs(cost - o["cost_usd"]) < 1e-5
+    return ok
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mb", type=float, default=100)
@@ -142,6 +161,8 @@ def main() -> None:
             "warm_usage_s": statistics.median(warm),
             "warm_usage_peak_rss_mb": max(warm_rss) / 1024,
         }
+        if a.ccusage:
+            res["totals_equal_ccusage"] = _same_totals(a.ccusage, aispend, dict(env, AISPEND_HOME=str(tmp / "data-mem")))
         if ccu:
             res["ccusage_daily_s"] = statistics.median(ccu)
             res["cold_over_ccusage"] = statistics.median(cold) / statistics.median(ccu)
@@ -150,6 +171,7 @@ def main() -> None:
         print(f"{'python floor':<14}{res['floor_s']:8.2f} s  (cold / floor = {res['cold_over_floor']:.2f})")
         if ccu:
             print(f"{'ccusage daily':<14}{res['ccusage_daily_s']:8.2f} s  (cold / ccusage = {res['cold_over_ccusage']:.2f})")
+            print(f"{'same totals':<14}{'yes' if res['totals_equal_ccusage'] else 'NO'} (tokens and cost, per tool)")
         print(f"{'warm usage':<14}{res['warm_usage_s']:8.2f} s  peak {res['warm_usage_peak_rss_mb']:.0f} MB")
         if a.json:
             a.json.parent.mkdir(parents=True, exist_ok=True)
