@@ -24,7 +24,7 @@ from typing import Any, Iterable, Iterator
 
 import orjson
 
-from aispend.sources.reader import kind_of, line_spans, lines_as_blocks, load_line
+from aispend.sources.reader import cut_short, kind_of, lines_as_blocks, load_line, object_lines
 from aispend.paths import home
 from aispend.sources.base import ParseResult, Prompt, Request, SessionInfo, iter_files, parse_ts_ms, valid_tokens
 
@@ -80,12 +80,8 @@ class ClaudeSource:
         copies = 0
         for base, block in blocks:
             find = block.find
-            for ls, le in line_spans(block):
+            for ls, le in object_lines(base, block, result):
                 off = base + ls
-                if block[ls] != 0x7B:  # "{"
-                    if block[ls:le].strip():
-                        result.problem(off, "not_object")
-                    continue
                 # Classify by the line's own type, read from its first bytes: most
                 # lines (progress, tool results) are never parsed, nor even copied.
                 kind, _ = kind_of(block, ls, le)
@@ -98,7 +94,7 @@ class ClaudeSource:
                 elif kind == b"user" and find(b'"tool_use_id"', ls, le) < 0:
                     line = block[ls:le]
                 elif kind in _SKIP_KINDS or kind == b"user":
-                    if block[le - 1] != 0x7D and block[ls:le].rstrip()[-1:] != b"}":
+                    if cut_short(block, ls, le):
                         result.problem(off, "bad_json")  # cut short
                         continue
                     # A line skipped by its type may still hide a whole line glued

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from aispend.paths import home
-from aispend.sources.reader import kind_of, line_spans, lines_as_blocks, load_line
+from aispend.sources.reader import cut_short, kind_of, lines_as_blocks, load_line, object_lines
 from aispend.sources.base import ParseResult, Prompt, Request, SessionInfo, iter_files, parse_ts_ms, valid_tokens
 
 NAME = "codex"
@@ -83,12 +83,8 @@ class CodexSource:
         last_snapshot = b""
         for base, block in blocks:
             find = block.find
-            for ls, le in line_spans(block):
+            for ls, le in object_lines(base, block, result):
                 off = base + ls
-                if block[ls] != 0x7B:  # "{"
-                    if block[ls:le].strip():
-                        result.problem(off, "not_object")
-                    continue
                 # A rollout line starts {"timestamp":...,"type":...,"payload":{"type":...:
                 # its kinds are read from its first bytes, and the large response
                 # items are never parsed, nor even copied.
@@ -111,7 +107,7 @@ class CodexSource:
                 else:
                     wanted = False
                 if not wanted:
-                    if block[le - 1] != 0x7D and block[ls:le].rstrip()[-1:] != b"}":
+                    if cut_short(block, ls, le):
                         result.problem(off, "bad_json")  # cut short
                         continue
                     # A line skipped by its type may still hide a whole line glued

@@ -159,8 +159,11 @@ def kind_of(buf: bytes, start: int = 0, end: int | None = None) -> tuple[bytes |
     return buf[i + 8 : j], j
 
 
-def line_spans(block: bytes) -> Iterator[tuple[int, int]]:
-    """``(start, end)`` of every non-empty line of a block of whole lines (end: its newline)."""
+def object_lines(base: int, block: bytes, result: "ParseResult") -> Iterator[tuple[int, int]]:
+    """``(start, end)`` of every line of a block of whole lines that starts like a JSON object.
+
+    Other non-blank lines are counted as ``not_object`` (at ``base + start``).
+    """
     find = block.find
     pos = 0
     n = len(block)
@@ -169,8 +172,16 @@ def line_spans(block: bytes) -> Iterator[tuple[int, int]]:
         if end < 0:
             end = n
         if end > pos:
-            yield pos, end
+            if block[pos] == 0x7B:  # "{"
+                yield pos, end
+            elif block[pos:end].strip():
+                result.problem(base + pos, "not_object")
         pos = end + 1
+
+
+def cut_short(block: bytes, start: int, end: int) -> bool:
+    """A line that starts like an object but does not end like one was cut short."""
+    return block[end - 1] != 0x7D and block[start:end].rstrip()[-1:] != b"}"
 
 
 def load_line(line: bytes, offset: int, result: "ParseResult") -> Iterator[tuple[int, dict[str, Any]]]:
