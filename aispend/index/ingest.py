@@ -27,11 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from aispend.sources.reader import ChunkReader, LineReader
+from aispend.index.db import transaction
+from aispend.index.plan import HEAD_BYTES, FileTask, plan
 from aispend.pricing.table import PricingTable, logged_cost_nusd
 from aispend.sources.base import ParseResult, Request, Source
+from aispend.sources.reader import ChunkReader
 
-HEAD_BYTES = 4096
 #: Below this many bytes to read, parsing in this process beats starting workers.
 PARALLEL_MIN_BYTES = 16 << 20
 BATCH_ROWS = 20_000
@@ -53,19 +54,6 @@ _UPSERT = (
     " OR (excluded.total_tokens = requests.total_tokens AND excluded.ts_ms = requests.ts_ms"
     " AND excluded.session_id < requests.session_id)"
 )
-
-
-@dataclass
-class FileTask:
-    file_id: int
-    tool: str
-    path: str
-    start: int
-    end: int
-    state: dict[str, Any] | None
-    dev: int
-    ino: int
-    mtime_ns: int
 
 
 @dataclass
@@ -140,15 +128,8 @@ def parse_task(task: FileTask, pricing: PricingTable | None = None) -> FileOutco
     out = FileOutcome(task=task, end_offset=task.start)
     try:
         with open(task.path, "rb") as fh:
-            src = _source(task.tool)
-            parse_blocks = getattr(src, "parse_blocks", None)
-            reader: ChunkReader | LineReader
-            if parse_blocks is not None:
-                reader = ChunkReader(fh, task.start, task.end)
-                result: ParseResult = parse_blocks(Path(task.path), reader, task.state)
-            else:
-                reader = LineReader(fh, task.start, task.end)
-                result = src.parse(Path(task.path), reader, task.state)
+            reader = ChunkReader(fh, task.start, task.end)
+            result: ParseResult = _source(task.tool).parse_blocks(Path(task.path), reader, task.state)
             out.end_offset = reader.end_offset
             for off in reader.too_long:
                 result.problem(off, "too_long")
@@ -211,129 +192,10 @@ def _row(r: Request, pricing: PricingTable, file_id: int) -> tuple[Any, ...]:
 # -- main side -----------------------------------------------------------
 
 
-def _head_sha(path: str, n: int) -> str | None:
-    try:
-        with open(path, "rb") as fh:
-            return hashlib.sha256(fh.read(n)).hexdigest()
-    except OSError:
-        return None
-
-
-def plan(conn: sqlite3.Connection, sources: list[Source], stats: IngestStats) -> list[FileTask]:
-    """Stat every log file and decide what to read; register new files.
-
-    When a file was replaced or shrank, its tool is reset and planned again
-    (once: after a reset no file has a read position left to contradict).
-    """
-    files = 0
-    unreadable: list[str] = []
-    reread: set[str] = set()
-    new_files: list[tuple[str, str]] = []
-    seen: list[tuple[Source, str, os.stat_result, Any]] = []
-    for src in sources:
-        known = {
-            row[0]: row
-            for row in conn.execute(
-                "SELECT path, id, dev, ino, size, mtime_ns, offset, head_len, head_sha, state FROM files WHERE tool = ?",
-                (src.name,),
-            )
-        }
-        for path in src.discover():
-            p = str(path)
-            files += 1
-            try:
-                st = os.stat(p)
-            except OSError as e:
-                unreadable.append(f"{p}: {e.strerror}")
-                continue
-            row = known.get(p)
-            if row is None:
-                new_files.append((src.name, p))
-            elif (row[2], row[3], row[4], row[5]) == (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns):
-                continue  # unchanged since the last run
-            elif _is_replaced(row[2], row[3], row[6], row[7], row[8], p, st):
-                reread.add(src.name)
-            seen.append((src, p, st, row))
-    if reread:
-        _reset_tools(conn, sorted(reread))
-        stats.reread_tools = sorted(reread)
-        return plan(conn, sources, stats)
-    stats.files = files
-    stats.unreadable.extend(unreadable)
-    if new_files:
-        with _transaction(conn):
-            conn.executemany("INSERT OR IGNORE INTO files (tool, path) VALUES (?, ?)", new_files)
-    tasks: list[FileTask] = []
-    for src, p, st, row in seen:
-        if row is None:
-            file_id, offset, state = conn.execute("SELECT id, offset, state FROM files WHERE path = ?", (p,)).fetchone()
-        else:
-            file_id, offset, state = row[1], row[6], row[9]
-        tasks.append(
-            FileTask(
-                file_id=file_id,
-                tool=src.name,
-                path=p,
-                start=offset,
-                end=st.st_size,
-                state=json.loads(state) if state else None,
-                dev=st.st_dev,
-                ino=st.st_ino,
-                mtime_ns=st.st_mtime_ns,
-            )
-        )
-    return tasks
-
-
-def _is_replaced(dev: int, ino: int, offset: int, head_len: int, head_sha: str | None, path: str, st: os.stat_result) -> bool:
-    """Has a file we already read from been replaced or cut short?"""
-    if offset == 0:
-        return False  # nothing read yet, nothing to contradict
-    if (st.st_dev, st.st_ino) != (dev, ino) or st.st_size < offset:
-        return True
-    return bool(head_len) and _head_sha(path, head_len) != head_sha
-
-
-def _reset_tools(conn: sqlite3.Connection, tools: list[str]) -> None:
-    """Forget the read positions of every file of ``tools``; drop rows of replaced files.
-
-    Rows are upserted again when the files are re-read, so only copies that no
-    longer exist anywhere disappear; rows whose log file was deleted are kept.
-    """
-    with _transaction(conn):
-        for tool in tools:
-            rows = conn.execute(
-                "SELECT id, path, dev, ino, offset, head_len, head_sha FROM files WHERE tool = ?", (tool,)
-            ).fetchall()
-            for fid, path, dev, ino, offset, head_len, head_sha in rows:
-                try:
-                    st = os.stat(path)
-                except OSError:
-                    continue  # deleted: keep its rows
-                if _is_replaced(dev, ino, offset, head_len, head_sha, path, st):
-                    conn.execute("DELETE FROM requests WHERE file_id = ?", (fid,))
-            conn.execute(
-                "UPDATE files SET offset = 0, state = NULL, size = -1, head_len = 0, head_sha = NULL WHERE tool = ?",
-                (tool,),
-            )
-
-
-class _transaction:
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-
-    def __enter__(self) -> sqlite3.Connection:
-        self.conn.execute("BEGIN IMMEDIATE")
-        return self.conn
-
-    def __exit__(self, exc_type: Any, *_: Any) -> None:
-        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
-
-
 def _write(conn: sqlite3.Connection, outcomes: list[FileOutcome], stats: IngestStats) -> None:
     """Write one batch of parsed files, with their new offsets, atomically."""
     touched_prompts: set[str] = set()
-    with _transaction(conn):
+    with transaction(conn):
         for o in outcomes:
             t = o.task
             if o.error:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
+from aispend.index.db import transaction
 from aispend.pricing.table import PricingTable
 
 
@@ -23,13 +24,8 @@ def reprice(conn: sqlite3.Connection, pricing: PricingTable) -> tuple[int, int]:
         if c.nusd is None:
             unpriced += 1
         updates.append((c.nusd, c.priced_model, pricing.id if c.nusd is not None else None, c.note, key))
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn):
         conn.executemany(
             "UPDATE requests SET cost_nusd = ?, priced_model = ?, pricing_id = ?, price_note = ? WHERE key = ?", updates
         )
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return len(updates), unpriced

@@ -4,8 +4,9 @@ A source knows where its agent keeps logs (:meth:`Source.discover`) and how to
 turn the complete lines of one file into usage records (:meth:`Source.parse`).
 It knows nothing of SQLite, pricing or git: the index layer drives it.
 
-Parsing is incremental: the index hands over only the bytes appended since the
-last run, together with the small ``state`` the parser returned last time, so a
+Parsing is incremental: the index hands over only the blocks of whole lines
+appended since the last run, together with the small ``state`` the parser
+returned last time, so a
 source whose meaning depends on earlier lines (Codex: the current model, the
 previous token snapshot) carries that context across runs.
 """
@@ -117,10 +118,20 @@ class Source(Protocol):
         """Yield every log file of this agent on this machine."""
         ...
 
+    def parse_blocks(
+        self, path: Path, blocks: Iterable[tuple[int, bytes]], state: dict[str, Any] | None
+    ) -> ParseResult:
+        """Turn blocks of complete lines ``(offset, bytes)`` of ``path`` into records.
+
+        ``state`` is what the previous call for this file returned in
+        :attr:`ParseResult.state` (None for a file read from its start).
+        """
+        ...
+
     def parse(
         self, path: Path, lines: Iterable[tuple[int, bytes]], state: dict[str, Any] | None
     ) -> ParseResult:
-        """Turn complete lines ``(offset, bytes)`` of ``path`` into records."""
+        """The same for single lines ``(offset, line)`` (newline stripped)."""
         ...
 
 
