@@ -6,7 +6,11 @@ import sys
 from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
+    import sqlite3
+
     from rich.console import Console
+
+    from aispend.index.ingest import IngestStats
 
 
 def stdout() -> "Console":
@@ -21,7 +25,9 @@ def stderr() -> "Console":
     return Console(stderr=True, highlight=False)
 
 
-def run_ingest(verbose: bool = False, quiet: bool = False, tools: list[str] | None = None):  # type: ignore[no-untyped-def]
+def run_ingest(
+    verbose: bool = False, quiet: bool = False, tools: list[str] | None = None
+) -> tuple[sqlite3.Connection, IngestStats]:
     """Bring the index up to date; a progress bar when a long cold ingest runs on a terminal."""
     from aispend import sources
     from aispend.index import db

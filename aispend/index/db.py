@@ -99,7 +99,8 @@ def connect(path: Path | None = None, *, readonly: bool = False) -> sqlite3.Conn
         conn.execute("PRAGMA foreign_keys = ON")
         migrate(conn)
     except AispendError:
-        conn.close()
+        if conn is not None:
+            conn.close()
         raise
     except sqlite3.DatabaseError as e:
         if conn is not None:

@@ -173,6 +173,10 @@ def _merge_session(acc: dict[str, list[Any]], sid: str, tool: str, ts: int | Non
 
 
 def _row(r: Request, pricing: PricingTable, file_id: int) -> tuple[Any, ...]:
+    cost_nusd: int | None
+    priced: str | None
+    pid: str | None
+    note: str | None
     if r.logged_cost_usd is not None and (nusd := logged_cost_nusd(r.logged_cost_usd)) is not None:
         cost_nusd, priced, pid, note = nusd, r.model, "log:costUSD", "logged"
     else:

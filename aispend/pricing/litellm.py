@@ -290,8 +290,8 @@ def _merge_model(key: str, found: list[tuple[str, dict]]) -> dict | None:
 def _collapse_origin(origin: dict[str, str], values: dict[str, str]) -> dict[str, str]:
     filled: dict[str, str] = {}
     group = [leaf for leaf in values if leaf.startswith("above_200k.")]
-    group_sources = {origin.get(leaf) for leaf in group}
-    if group and len(group_sources) == 1 and None not in group_sources:
+    group_sources = {origin[leaf] for leaf in group if leaf in origin}
+    if group and len(group_sources) == 1 and all(leaf in origin for leaf in group):
         filled["above_200k"] = group_sources.pop()
         rest = {leaf: label for leaf, label in origin.items() if leaf not in group}
     else:

@@ -148,7 +148,10 @@ class PricingTable:
         if speed == "fast":
             if price.fast_multiplier is None:
                 return Cost(None, price.name, "fast_unpriced")
-            exact = (Decimal(nusd) if exact is None else exact) * price.fast_multiplier
+            if exact is None:
+                assert nusd is not None
+                exact = Decimal(nusd)
+            exact *= price.fast_multiplier
             nusd = None
             note = "fast" if note is None else note + "+fast"
         return Cost(nusd if exact is None else _to_nusd(exact), price.name, note)

@@ -18,7 +18,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any
+from typing import Any, Callable
 
 from aispend.reports.timerange import DayRange, zone_name
 
@@ -120,8 +120,8 @@ _SUMS = (
 
 
 def _totals(rec: tuple[Any, ...]) -> Totals:
-    t = Totals(*[int(v or 0) for v in rec[:9]])
-    t.cost_nusd = int(rec[7] or 0)
+    n = [int(v or 0) for v in rec[:9]]
+    t = Totals(n[0], n[1], n[2], n[3], n[4], n[5], n[6], n[7], n[8])
     if rec[9]:
         # a JSON array: model names may hold any character, commas included
         t.unpriced_models = {m for m in json.loads(rec[9]) if m is not None}
@@ -216,7 +216,7 @@ def _iso(ms: int, rng: DayRange) -> str:
     return datetime.fromtimestamp(ms / 1000, timezone.utc).astimezone(rng.tz).isoformat(timespec="seconds")
 
 
-def _time_key(group_by: str, rng: DayRange):  # type: ignore[no-untyped-def]
+def _time_key(group_by: str, rng: DayRange) -> Callable[[int], str]:
     cache: dict[int, str] = {}
     tz = rng.tz
 

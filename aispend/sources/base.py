@@ -1,14 +1,14 @@
 """The small interface every agent-log source implements.
 
 A source knows where its agent keeps logs (:meth:`Source.discover`) and how to
-turn the complete lines of one file into usage records (:meth:`Source.parse`).
-It knows nothing of SQLite, pricing or git: the index layer drives it.
+turn the complete lines of one file into usage records
+(:meth:`Source.parse_blocks`). It knows nothing of SQLite, pricing or git: the
+index layer drives it.
 
 Parsing is incremental: the index hands over only the blocks of whole lines
 appended since the last run, together with the small ``state`` the parser
-returned last time, so a
-source whose meaning depends on earlier lines (Codex: the current model, the
-previous token snapshot) carries that context across runs.
+returned last time, so a source whose meaning depends on earlier lines (Codex:
+the current model, the previous token snapshot) carries that context across runs.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Protocol
+from typing import Any, Iterable, Iterator, Protocol, TypeGuard
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -135,7 +135,7 @@ class Source(Protocol):
         ...
 
 
-def valid_tokens(value: object) -> bool:
+def valid_tokens(value: object) -> TypeGuard[int]:
     """A token count is a non-negative integer no larger than ``MAX_TOKENS``.
 
     Strings, floats (even integral ones), booleans, NaN and negatives are bad

@@ -218,7 +218,7 @@ def _usage_line(
         key = f"claude:line:{uuid}" if isinstance(uuid, str) and uuid else f"claude:line:{session}:{ts}:{offset}"
     cost = d.get("costUSD")
     logged = None
-    if type(cost) in (int, float) and cost >= 0 and cost == cost and cost != float("inf"):
+    if isinstance(cost, (int, float)) and not isinstance(cost, bool) and 0 <= cost < float("inf"):
         logged = repr(cost)
     cwd = _str(d.get("cwd"))
     branch = _str(d.get("gitBranch"))

@@ -163,7 +163,8 @@ def _session_meta(p: dict[str, Any], ts: int | None, st: dict[str, Any], result:
     forked = p.get("forked_from_id")
     forked = forked if isinstance(forked, str) and forked else None
     parent = forked or _spawn_parent(p.get("source"))
-    git = p.get("git") if isinstance(p.get("git"), dict) else {}
+    g = p.get("git")
+    git: dict[str, Any] = g if isinstance(g, dict) else {}
     branch = git.get("branch") if isinstance(git.get("branch"), str) else None
     cwd = p.get("cwd") if isinstance(p.get("cwd"), str) else None
     if parent:
