@@ -119,9 +119,9 @@ class Source(Protocol):
         ...
 
     def parse_blocks(
-        self, path: Path, blocks: Iterable[tuple[int, bytes]], state: dict[str, Any] | None
+        self, path: Path, blocks: Iterable[tuple[int, bytes, int, int]], state: dict[str, Any] | None
     ) -> ParseResult:
-        """Turn blocks of complete lines ``(offset, bytes)`` of ``path`` into records.
+        """Turn blocks of complete lines (``aispend.sources.reader.Block``) of ``path`` into records.
 
         ``state`` is what the previous call for this file returned in
         :attr:`ParseResult.state` (None for a file read from its start).

@@ -24,7 +24,7 @@ from typing import Any, Iterable, Iterator
 
 import orjson
 
-from aispend.sources.reader import cut_short, kind_of, lines_as_blocks, load_line, object_lines
+from aispend.sources.reader import Block, cut_short, kind_of, lines_as_blocks, load_line, object_lines
 from aispend.paths import home
 from aispend.sources.base import ParseResult, Prompt, Request, SessionInfo, iter_files, parse_ts_ms, valid_tokens
 
@@ -71,16 +71,16 @@ class ClaudeSource:
         return self.parse_blocks(path, lines_as_blocks(lines), state)
 
     def parse_blocks(
-        self, path: Path, blocks: Iterable[tuple[int, bytes]], state: dict[str, Any] | None
+        self, path: Path, blocks: Iterable[Block], state: dict[str, Any] | None
     ) -> ParseResult:
         result = ParseResult()
         fallback_session = _session_from_path(path)
         best: dict[str, Request] = {}
         first: dict[str, tuple[int, str | None, str | None]] = {}
         copies = 0
-        for base, block in blocks:
+        for base, block, bstart, bend in blocks:
             find = block.find
-            for ls, le in object_lines(base, block, result):
+            for ls, le in object_lines(base, block, result, bstart, bend):
                 off = base + ls
                 # Classify by the line's own type, read from its first bytes: most
                 # lines (progress, tool results) are never parsed, nor even copied.

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from aispend.paths import home
-from aispend.sources.reader import cut_short, kind_of, lines_as_blocks, load_line, object_lines
+from aispend.sources.reader import Block, cut_short, kind_of, lines_as_blocks, load_line, object_lines
 from aispend.sources.base import ParseResult, Prompt, Request, SessionInfo, iter_files, parse_ts_ms, valid_tokens
 
 NAME = "codex"
@@ -65,7 +65,7 @@ class CodexSource:
         return self.parse_blocks(path, lines_as_blocks(lines), state)
 
     def parse_blocks(
-        self, path: Path, blocks: Iterable[tuple[int, bytes]], state: dict[str, Any] | None
+        self, path: Path, blocks: Iterable[Block], state: dict[str, Any] | None
     ) -> ParseResult:
         result = ParseResult()
         st = state or {
@@ -81,9 +81,9 @@ class CodexSource:
             "prompts": 0,  # user prompts seen in the file, for prompt keys
         }
         last_snapshot = b""
-        for base, block in blocks:
+        for base, block, bstart, bend in blocks:
             find = block.find
-            for ls, le in object_lines(base, block, result):
+            for ls, le in object_lines(base, block, result, bstart, bend):
                 off = base + ls
                 # A rollout line starts {"timestamp":...,"type":...,"payload":{"type":...:
                 # its kinds are read from its first bytes, and the large response

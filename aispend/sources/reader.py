@@ -11,7 +11,7 @@ Python; :class:`LineReader` splits those blocks into single lines.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, BinaryIO, Iterator
+from typing import TYPE_CHECKING, Any, BinaryIO, Iterable, Iterator
 
 import orjson
 
@@ -25,12 +25,17 @@ CHUNK = 4 << 20
 MAX_LINE = 32 << 20
 
 
-class ChunkReader:
-    """Iterate ``(offset, block)`` over ``[start, end)`` of a file.
+#: A block of whole lines: ``(base, buf, start, end)``; the lines are
+#: ``buf[start:end]`` (newlines included) and ``base`` is the file offset of ``buf[0]``.
+#: Handing out bounds rather than slices spares copying every byte read.
+Block = tuple[int, bytes, int, int]
 
-    Each block is a run of complete lines, newline included. After iteration,
-    :attr:`end_offset` is the offset just past the last complete line and
-    :attr:`too_long` lists the offsets of skipped giant lines.
+
+class ChunkReader:
+    """Iterate :data:`Block` s over ``[start, end)`` of a file.
+
+    After iteration, :attr:`end_offset` is the offset just past the last
+    complete line and :attr:`too_long` lists the offsets of skipped giant lines.
     """
 
     def __init__(self, fh: BinaryIO, start: int, end: int, max_line: int | None = None) -> None:
@@ -41,62 +46,73 @@ class ChunkReader:
         self.end_offset = start
         self.too_long: list[int] = []
 
-    def __iter__(self) -> Iterator[tuple[int, bytes]]:
+    def __iter__(self) -> Iterator[Block]:
         fh = self.fh
         fh.seek(self.start)
         max_line = self.max_line
-        pos = self.start  # file offset of buf[0]
-        buf = b""
-        skipping = False  # inside a line longer than max_line
-        skip_start = 0
+        pos = self.start  # file offset of the next byte to read
+        tail = b""  # an unfinished line carried to the next read
+        tail_off = pos
+        skipping = False  # inside a line longer than max_line, which is never held whole
         remaining = self.end - self.start
         while remaining > 0:
             data = fh.read(min(CHUNK, remaining))
             if not data:
                 break
             remaining -= len(data)
+            data_off = pos
+            pos += len(data)
+            begin = 0
             if skipping:
                 nl = data.find(b"\n")
                 if nl < 0:
-                    pos += len(data)
                     continue
-                self.too_long.append(skip_start)
-                pos += nl + 1
-                self.end_offset = pos
-                data = data[nl + 1 :]
+                self.too_long.append(tail_off)
+                self.end_offset = data_off + nl + 1
                 skipping = False
-            buf = buf + data if buf else data
-            last = buf.rfind(b"\n")
-            if last >= 0:
-                block = buf[: last + 1] if last + 1 < len(buf) else buf
-                if len(block) > max_line:
-                    yield from self._without_long_lines(pos, block)
+                begin = nl + 1
+            elif tail:
+                nl = data.find(b"\n")
+                if nl < 0:
+                    tail += data
+                    if len(tail) > max_line:
+                        skipping, tail = True, b""
+                    continue
+                line = tail + data[: nl + 1]
+                if len(line) - 1 > max_line:
+                    self.too_long.append(tail_off)
                 else:
-                    yield pos, block
-                pos += last + 1
-                self.end_offset = pos
-                buf = buf[last + 1 :]
-            if len(buf) > max_line:
-                skipping = True
-                skip_start = pos
-                pos += len(buf)
-                buf = b""
+                    yield tail_off, line, 0, len(line)
+                self.end_offset = data_off + nl + 1
+                tail = b""
+                begin = nl + 1
+            last = data.rfind(b"\n", begin)
+            if last >= 0:
+                if last + 1 - begin > max_line:
+                    yield from self._without_long_lines(data_off, data, begin, last + 1)
+                else:
+                    yield data_off, data, begin, last + 1
+                self.end_offset = data_off + last + 1
+                begin = last + 1
+            if begin < len(data):
+                tail, tail_off = data[begin:], data_off + begin
+                if len(tail) > max_line:
+                    skipping, tail = True, b""
 
-    def _without_long_lines(self, pos: int, block: bytes) -> Iterator[tuple[int, bytes]]:
+    def _without_long_lines(self, base: int, buf: bytes, start: int, end: int) -> Iterator[Block]:
         """Split a block around lines longer than max_line (rare: only giant lines)."""
-        start = 0  # start of the pending run of acceptable lines
-        i = 0
-        n = len(block)
-        while i < n:
-            nl = block.find(b"\n", i)
+        run = start  # start of the pending run of acceptable lines
+        i = start
+        while i < end:
+            nl = buf.find(b"\n", i, end)
             if nl - i > self.max_line:
-                if i > start:
-                    yield pos + start, block[start:i]
-                self.too_long.append(pos + i)
-                start = nl + 1
+                if i > run:
+                    yield base, buf, run, i
+                self.too_long.append(base + i)
+                run = nl + 1
             i = nl + 1
-        if start < n:
-            yield pos + start, block[start:]
+        if run < end:
+            yield base, buf, run, end
 
 
 class LineReader:
@@ -114,24 +130,21 @@ class LineReader:
         return self.chunks.too_long
 
     def __iter__(self) -> Iterator[tuple[int, bytes]]:
-        for pos, block in self.chunks:
-            start = 0
-            find = block.find
-            while True:
-                nl = find(b"\n", start)
-                if nl < 0:
-                    break
-                yield pos + start, block[start:nl]
+        for base, buf, start, end in self.chunks:
+            find = buf.find
+            while start < end:
+                nl = find(b"\n", start, end)
+                yield base + start, buf[start:nl]
                 start = nl + 1
 
 
-def lines_as_blocks(lines: Iterator[tuple[int, bytes]] | object) -> Iterator[tuple[int, bytes]]:
-    """Adapt ``(offset, line)`` pairs to ``(offset, block)`` pairs of one line each."""
+def lines_as_blocks(lines: Iterable[tuple[int, bytes]]) -> Iterator[Block]:
+    """Adapt ``(offset, line)`` pairs to blocks of one line each."""
     if isinstance(lines, LineReader):
         yield from lines.chunks
         return
-    for off, line in lines:  # type: ignore[attr-defined]
-        yield off, line + b"\n"
+    for off, line in lines:
+        yield off, line + b"\n", 0, len(line) + 1
 
 
 _TYPE = b'"type":"'
@@ -159,16 +172,16 @@ def kind_of(buf: bytes, start: int = 0, end: int | None = None) -> tuple[bytes |
     return buf[i + 8 : j], j
 
 
-def object_lines(base: int, block: bytes, result: "ParseResult") -> Iterator[tuple[int, int]]:
-    """``(start, end)`` of every line of a block of whole lines that starts like a JSON object.
+def object_lines(base: int, block: bytes, result: "ParseResult", pos: int = 0, n: int | None = None) -> Iterator[tuple[int, int]]:
+    """``(start, end)`` of every line in ``block[pos:n]`` (whole lines) that starts like a JSON object.
 
     Other non-blank lines are counted as ``not_object`` (at ``base + start``).
     """
     find = block.find
-    pos = 0
-    n = len(block)
+    if n is None:
+        n = len(block)
     while pos < n:
-        end = find(b"\n", pos)
+        end = find(b"\n", pos, n)
         if end < 0:
             end = n
         if end > pos:
