@@ -38,7 +38,9 @@ def show(
             typer.echo(json.dumps({"table": t.id, "model": model, "matched": price.name, **entry}, indent=2))
             return
         out.print(Text(f"{model} -> {price.name} ({entry.get('provider', '?')}), table {t.id}"))
-        out.print(Text(f"source: {entry.get('source', '?')}" + (f", filled from {entry['filled_from']}" if entry.get("filled_from") else "")))
+        filled = entry.get("filled_from") or {}
+        extra = "".join(f"; {k} from {v}" for k, v in sorted(filled.items()))
+        out.print(Text(f"prices from {entry.get('source', '?')}{extra}"))
         tab = Table("tier", *[c[1] for c in _COLS], "fast x", title="USD per million tokens", title_justify="left")
         tab.add_row("standard", *[str(entry.get(k, "-")) for k, _ in _COLS], str(entry.get("fast_multiplier", "-")))
         if entry.get("above_200k"):
