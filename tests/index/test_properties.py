@@ -31,13 +31,9 @@ from aispend.reports.timerange import day_range
 from aispend.reports.usage import usage_report
 from tests.logbuilder import Logs
 
-try:  # the reader moved from aispend.index to aispend.sources
-    from aispend.sources import reader as reader_mod
-except ImportError:  # pragma: no cover
-    from aispend.index import reader as reader_mod  # type: ignore[no-redef]
+from aispend.sources import reader as reader_mod
+
 LineReader = reader_mod.LineReader
-#: the sources recover the complete tail of a line glued to a broken one
-RECOVERS_GLUED_LINES = hasattr(reader_mod, "load_line")
 
 PROPS = settings(
     max_examples=30,
@@ -427,7 +423,8 @@ def claude_garbage(draw: st.DrawFn) -> Line:
         "junk", "brace", "blank", "bad_count", "missing_count", "bad_1h", "bad_ts", "synthetic",
         "all_wrong", "message_not_dict", "usage_not_dict", "usage_no_counts", "progress",
         "user_wrong", "not_object", "bad_utf8", "deep", "inf_number", "huge_int", "nul_tail",
-    ] + (["glued"] if RECOVERS_GLUED_LINES else [])))
+        "glued",
+    ]))
     if kind == "junk":
         return draw(junk_bytes())
     if kind == "brace":
@@ -641,16 +638,15 @@ def codex_garbage(draw: st.DrawFn) -> Line:
 @st.composite
 def codex_file_with_garbage(draw: st.DrawFn, max_garbage: int = 10) -> list[Line]:
     valid, _, _, _ = draw(codex_file())
-    if RECOVERS_GLUED_LINES:
-        # A writer died mid-line and the next line was appended to the fragment:
-        # the line is bad, but its complete tail is recovered, context and all.
-        for i, ln in enumerate(valid):
-            if draw(st.integers(0, 7)) == 0:
-                # (cut after the head's own type: other heads are the open bug shown
-                # by test_a_line_glued_to_a_cut_short_line_counts_as_if_alone)
-                frag = dumps(Logs.codex_tokens(fmt_ts(TS_MIN), (9, 0, 9, 0)))
-                frag = frag[: draw(st.integers(frag.index(b'"token_count"') + 14, len(frag) - 1))]
-                valid[i] = Line(frag + ln.data, "glued", ln.req)
+    # A writer died mid-line and the next line was appended to the fragment:
+    # the line is bad, but its complete tail is recovered, context and all.
+    for i, ln in enumerate(valid):
+        if draw(st.integers(0, 7)) == 0:
+            # (cut after the head's own type; other heads: see
+            # test_a_line_glued_to_a_cut_short_line_counts_as_if_alone)
+            frag = dumps(Logs.codex_tokens(fmt_ts(TS_MIN), (9, 0, 9, 0)))
+            frag = frag[: draw(st.integers(frag.index(b'"token_count"') + 14, len(frag) - 1))]
+            valid[i] = Line(frag + ln.data, "glued", ln.req)
     garbage = draw(st.lists(codex_garbage(), max_size=max_garbage))
     return interleave(draw, valid, garbage)
 
