@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -359,13 +360,19 @@ def _worker_job(job: list[FileTask], db_path: str) -> tuple[IngestStats, int]:
     return run_job(_WORKER_CONN, job, _WORKER_PRICING), sum(t.end - t.start for t in job)
 
 
+def _start_method() -> str:
+    """fork on Linux: cheap, and safe here (workers use no inherited connection).
+    Elsewhere (macOS, Windows) fork is unsafe or absent, and workers start afresh."""
+    return "fork" if sys.platform == "linux" else "spawn"
+
+
 def _run_parallel(
     jobs: list[list[FileTask]], pricing: PricingTable, workers: int, db_path: str
 ) -> Iterable[tuple[IngestStats, int]]:
     """Workers parse and write in parallel; SQLite's lock orders their short write transactions."""
     import multiprocessing
 
-    ctx = multiprocessing.get_context("fork") if hasattr(os, "fork") else multiprocessing.get_context()
+    ctx = multiprocessing.get_context(_start_method())
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(pricing,)) as pool:
         futures = [pool.submit(_worker_job, job, db_path) for job in jobs]
         for f in as_completed(futures):

@@ -237,3 +237,13 @@ def test_usage_line_glued_to_a_cut_short_progress_line_is_recovered(logs: Logs) 
     assert totals(conn)["input_tokens"] == 22
     assert stats.counts["recovered_lines"] == 1
     assert stats.counts["bad_json"] == 2  # the glued line itself, and the cut-short tool result
+
+
+def test_parallel_ingest_with_spawned_workers(logs: Logs, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The start method used off Linux: workers import everything afresh."""
+    for s in range(3):
+        write(logs.claude_file(f"s{s}"), [Logs.assistant(_ts(i), session=f"s{s}", inp=1, out=1) for i in range(10)])
+    monkeypatch.setattr(ingest_mod, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(ingest_mod, "_start_method", lambda: "spawn")
+    conn, stats = run_ingest(workers=2)
+    assert totals(conn)["requests"] == 30 and stats.files_read == 3
