@@ -36,16 +36,16 @@ def run_ingest(
 
     conn = db.connect()
     srcs = [sources.get(t) for t in (tools or sources.names())]
-    err = stderr()
     progress_factory = None
     if not quiet and sys.stderr.isatty():
-        progress_factory = _progress(err)
+        progress_factory = _progress(stderr())
     try:
         stats = ingest(conn, srcs, table.load(), progress=progress_factory)
     finally:
         if _progress_bar is not None:
             _progress_bar.stop()
     if verbose:
+        err = stderr()
         for line in stats.problems:
             err.print(f"skipped {line}", markup=False)
         for line in stats.unreadable:

@@ -23,8 +23,8 @@ import os
 import sqlite3
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -201,18 +201,24 @@ def _write(conn: sqlite3.Connection, outcomes: list[FileOutcome], stats: IngestS
     """Write one batch of parsed files, with their new offsets, atomically."""
     touched_prompts: set[str] = set()
     with transaction(conn):
+        # Rows go in key order: inserting into the key index in order is about
+        # twice as fast as in random order once the index is large.
+        mine: list[FileOutcome] = []
+        rows: list[tuple[Any, ...]] = []
         for o in outcomes:
-            t = o.task
             if o.error:
-                stats.unreadable.append(f"{t.path}: {o.error}")
+                stats.unreadable.append(f"{o.task.path}: {o.error}")
                 continue
-            cur = conn.execute("SELECT offset FROM files WHERE id = ?", (t.file_id,)).fetchone()
-            if cur is None or cur[0] != t.start:
-                # Another ingest moved this file on meanwhile; our rows are the same
-                # rows (upserts are idempotent), but its position is not ours to set.
-                conn.executemany(_UPSERT, o.rows)
-                continue
-            conn.executemany(_UPSERT, o.rows)
+            cur = conn.execute("SELECT offset FROM files WHERE id = ?", (o.task.file_id,)).fetchone()
+            rows.extend(o.rows)
+            # Another ingest may have moved this file on meanwhile: our rows are the
+            # same rows (upserts are idempotent), but its position is not ours to set.
+            if cur is not None and cur[0] == o.task.start:
+                mine.append(o)
+        rows.sort(key=itemgetter(0))
+        conn.executemany(_UPSERT, rows)
+        for o in mine:
+            t = o.task
             if o.prompts:
                 # A prompt copied into a resumed session or a fork keeps the session
                 # of its earliest copy; both sessions' digests are recomputed.
@@ -371,6 +377,7 @@ def _run_parallel(
 ) -> Iterable[tuple[IngestStats, int]]:
     """Workers parse and write in parallel; SQLite's lock orders their short write transactions."""
     import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
 
     ctx = multiprocessing.get_context(_start_method())
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(pricing,)) as pool:

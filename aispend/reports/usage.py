@@ -112,20 +112,19 @@ class UsageReport:
 
 _SUMS = (
     "count(*), sum(input_tokens), sum(output_tokens), sum(cache_write_5m + cache_write_1h), "
-    "sum(cache_read_tokens), sum(reasoning_tokens), sum(total_tokens), sum(coalesce(cost_nusd, 0)), "
-    "sum(CASE WHEN cost_nusd IS NULL THEN total_tokens ELSE 0 END), "
-    "json_group_array(DISTINCT CASE WHEN cost_nusd IS NULL THEN "
-    "coalesce(model, '(no model)') || CASE WHEN price_note = 'fast_unpriced' THEN ' (fast)' ELSE '' END END)"
+    "sum(cache_read_tokens), sum(reasoning_tokens), sum(total_tokens), sum(cost_nusd)"
 )
-
-
-def _totals(rec: tuple[Any, ...]) -> Totals:
-    n = [int(v or 0) for v in rec[:9]]
-    t = Totals(n[0], n[1], n[2], n[3], n[4], n[5], n[6], n[7], n[8])
-    if rec[9]:
-        # a JSON array: model names may hold any character, commas included
-        t.unpriced_models = {m for m in json.loads(rec[9]) if m is not None}
-    return t
+#: Requests without a price are few: they are summed apart, through a partial index.
+_UNPRICED = (
+    "sum(total_tokens), json_group_array(DISTINCT coalesce(model, '(no model)') || "
+    "CASE WHEN price_note = 'fast_unpriced' THEN ' (fast)' ELSE '' END)"
+)
+_KEYS = {
+    "model": "coalesce(priced_model, model, '(no model)')",
+    "tool": "tool",
+    "repo": "coalesce(cwd, '(unknown)')",
+    "session": "session_id",
+}
 
 
 def usage_report(
@@ -147,36 +146,27 @@ def usage_report(
         where.append("tool = ?")
         params.append(tool)
     cond = " AND ".join(where)
-    groups: dict[str, Totals] = {}
-    extras: dict[str, dict[str, Any]] = {}
     if group_by in ("day", "week", "month"):
-        keyfn = _time_key(group_by, rng)
-        sql = f"SELECT ts_ms / {_BUCKET_MS}, {_SUMS} FROM requests WHERE {cond} GROUP BY 1"
-        for rec in conn.execute(sql, params):
-            _merge(groups, keyfn(rec[0]), _totals(rec[1:]))
-    elif group_by == "session":
-        sql = (
-            f"SELECT session_id, {_SUMS}, min(tool), min(ts_ms), max(ts_ms) FROM requests "
-            f"WHERE {cond} GROUP BY session_id"
-        )
-        for rec in conn.execute(sql, params):
-            _merge(groups, rec[0], _totals(rec[1:11]))
-            extras[rec[0]] = {
-                "tool": rec[11],
-                "first": _iso(rec[12], rng),
-                "last": _iso(rec[13], rng),
-            }
+        column = f"ts_ms / {_BUCKET_MS}"
+        keyfn: Callable[[Any], str] = _time_key(group_by, rng)
     else:
-        col = {
-            "model": "coalesce(priced_model, model, '(no model)')",
-            "tool": "tool",
-            "repo": "coalesce(cwd, '(unknown)')",
-        }[group_by]
-        sql = f"SELECT {col}, {_SUMS} FROM requests WHERE {cond} GROUP BY 1"
-        resolve = _RepoResolver() if group_by == "repo" else None
-        for rec in conn.execute(sql, params):
-            key = resolve(rec[0]) if resolve else rec[0]
-            _merge(groups, key, _totals(rec[1:]))
+        column = _KEYS[group_by]
+        keyfn = _RepoResolver() if group_by == "repo" else str
+    groups: dict[str, Totals] = {}
+    for rec in conn.execute(f"SELECT {column}, {_SUMS} FROM requests WHERE {cond} GROUP BY 1", params):
+        n = [int(v or 0) for v in rec[1:9]]
+        _merge(groups, keyfn(rec[0]), Totals(n[0], n[1], n[2], n[3], n[4], n[5], n[6], n[7]))
+    sql = f"SELECT {column}, {_UNPRICED} FROM requests WHERE cost_nusd IS NULL AND {cond} GROUP BY 1"
+    for key, tokens, models in conn.execute(sql, params):
+        t = groups[keyfn(key)]
+        t.unpriced_tokens += int(tokens or 0)
+        # a JSON array: model names may hold any character, commas included
+        t.unpriced_models.update(json.loads(models))
+    extras: dict[str, dict[str, Any]] = {}
+    if group_by == "session":
+        sql = f"SELECT session_id, min(tool), min(ts_ms), max(ts_ms) FROM requests WHERE {cond} GROUP BY 1"
+        for sid, first_tool, first, last in conn.execute(sql, params):
+            extras[sid] = {"tool": first_tool, "first": _iso(first, rng), "last": _iso(last, rng)}
     rows = [UsageRow(k, v, extras.get(k, {})) for k, v in groups.items()]
     if group_by in ("day", "week", "month", "session"):
         rows.sort(key=lambda r: (r.extra.get("first", ""), r.key) if group_by == "session" else r.key)
@@ -216,7 +206,7 @@ def _iso(ms: int, rng: DayRange) -> str:
     return datetime.fromtimestamp(ms / 1000, timezone.utc).astimezone(rng.tz).isoformat(timespec="seconds")
 
 
-def _time_key(group_by: str, rng: DayRange) -> Callable[[int], str]:
+def _time_key(group_by: str, rng: DayRange) -> Callable[[Any], str]:
     cache: dict[int, str] = {}
     tz = rng.tz
 
