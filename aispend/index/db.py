@@ -14,8 +14,43 @@ from pathlib import Path
 from aispend.errors import AispendError
 from aispend.paths import index_path
 
+def _rollup_group(r: str) -> str:
+    """The roll-up key of request ``r`` (NEW or OLD in a trigger)."""
+    unpriced = (
+        f"CASE WHEN {r}.cost_nusd IS NULL THEN coalesce({r}.model, '(no model)') || "
+        f"CASE WHEN {r}.price_note = 'fast_unpriced' THEN ' (fast)' ELSE '' END ELSE '' END"
+    )
+    return (
+        f"{r}.ts_ms / 900000, {r}.tool, {r}.session_id, coalesce({r}.priced_model, {r}.model, '(no model)'), "
+        f"coalesce({r}.cwd, '(unknown)'), {unpriced}"
+    )
+
+
+_ROLLUP_KEY = "bucket, tool, session_id, model_key, cwd_key, unpriced"
+_ROLLUP_SUMS = (
+    ("input_tokens", "{r}.input_tokens"),
+    ("output_tokens", "{r}.output_tokens"),
+    ("cache_creation_tokens", "{r}.cache_write_5m + {r}.cache_write_1h"),
+    ("cache_read_tokens", "{r}.cache_read_tokens"),
+    ("reasoning_tokens", "{r}.reasoning_tokens"),
+    ("total_tokens", "{r}.total_tokens"),
+    ("cost_nusd", "coalesce({r}.cost_nusd, 0)"),
+)
+_ROLLUP_ADD_NEW = (
+    f"INSERT INTO rollup VALUES ({_rollup_group('NEW')}, 1, "
+    + ", ".join(v.format(r="NEW") for _, v in _ROLLUP_SUMS)
+    + f") ON CONFLICT ({_ROLLUP_KEY}) DO UPDATE SET requests = requests + 1, "
+    + ", ".join(f"{c} = {c} + excluded.{c}" for c, _ in _ROLLUP_SUMS)
+    + ";"
+)
+_ROLLUP_SUB_OLD = (
+    "UPDATE rollup SET requests = requests - 1, "
+    + ", ".join(f"{c} = {c} - ({v.format(r='OLD')})" for c, v in _ROLLUP_SUMS)
+    + f" WHERE ({_ROLLUP_KEY}) = ({_rollup_group('OLD')});"
+)
+
 MIGRATIONS: list[list[str]] = [
-    # 1: files, requests, sessions, prompts
+    # 1: files, requests and their roll-up, sessions, prompts
     [
         """CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)""",
         """CREATE TABLE files (
@@ -62,7 +97,29 @@ MIGRATIONS: list[list[str]] = [
             line_offset INTEGER NOT NULL
         )""",
         """CREATE INDEX requests_ts ON requests (ts_ms)""",
-        """CREATE INDEX requests_unpriced ON requests (ts_ms) WHERE cost_nusd IS NULL""",
+        # The roll-up: sums per 15 minutes, tool, session, model, folder and price status,
+        # kept by triggers in the same transaction as every insert, replacement, re-pricing
+        # and deletion of a request, so that reports read thousands of rows, not millions.
+        """CREATE TABLE rollup (
+            bucket INTEGER NOT NULL,
+            tool TEXT NOT NULL,
+            session_id TEXT NOT NULL,
+            model_key TEXT NOT NULL,
+            cwd_key TEXT NOT NULL,
+            unpriced TEXT NOT NULL,
+            requests INTEGER NOT NULL,
+            input_tokens INTEGER NOT NULL,
+            output_tokens INTEGER NOT NULL,
+            cache_creation_tokens INTEGER NOT NULL,
+            cache_read_tokens INTEGER NOT NULL,
+            reasoning_tokens INTEGER NOT NULL,
+            total_tokens INTEGER NOT NULL,
+            cost_nusd INTEGER NOT NULL,
+            PRIMARY KEY (bucket, tool, session_id, model_key, cwd_key, unpriced)
+        ) WITHOUT ROWID""",
+        f"CREATE TRIGGER requests_rollup_insert AFTER INSERT ON requests BEGIN {_ROLLUP_ADD_NEW} END",
+        f"CREATE TRIGGER requests_rollup_delete AFTER DELETE ON requests BEGIN {_ROLLUP_SUB_OLD} END",
+        f"CREATE TRIGGER requests_rollup_update AFTER UPDATE ON requests BEGIN {_ROLLUP_SUB_OLD} {_ROLLUP_ADD_NEW} END",
         """CREATE TABLE sessions (
             session_id TEXT PRIMARY KEY,
             tool TEXT NOT NULL,

@@ -111,61 +111,65 @@ class UsageReport:
 
 
 _SUMS = (
-    "count(*), sum(input_tokens), sum(output_tokens), sum(cache_write_5m + cache_write_1h), "
+    "sum(requests), sum(input_tokens), sum(output_tokens), sum(cache_creation_tokens), "
     "sum(cache_read_tokens), sum(reasoning_tokens), sum(total_tokens), sum(cost_nusd)"
 )
-#: Requests without a price are few: they are summed apart, through a partial index.
-_UNPRICED = (
-    "sum(total_tokens), json_group_array(DISTINCT coalesce(model, '(no model)') || "
-    "CASE WHEN price_note = 'fast_unpriced' THEN ' (fast)' ELSE '' END)"
-)
-_KEYS = {
-    "model": "coalesce(priced_model, model, '(no model)')",
-    "tool": "tool",
-    "repo": "coalesce(cwd, '(unknown)')",
-    "session": "session_id",
-}
+#: The roll-up's column for each grouping (time groupings use its 15-minute bucket).
+_KEYS = {"model": "model_key", "tool": "tool", "repo": "cwd_key", "session": "session_id"}
 
 
 def usage_report(
     conn: sqlite3.Connection, rng: DayRange, group_by: str = "day", tool: str | None = None
 ) -> UsageReport:
-    """Aggregate the index over ``rng`` into rows keyed by ``group_by``."""
+    """Aggregate the index over ``rng`` into rows keyed by ``group_by``.
+
+    Reads the roll-up the index keeps per 15 minutes (every UTC offset in use is
+    a multiple of 15 minutes, so local days are whole buckets), not the requests.
+    """
     if group_by not in GROUPS:
         raise ValueError(group_by)
-    where = ["1=1"]
+    where = ["requests > 0"]  # roll-up rows
+    spans = []  # the same range on the requests themselves
     params: list[Any] = []
+    span_params: list[Any] = []
     lo, hi = rng.bounds_ms()
     if lo is not None:
-        where.append("ts_ms >= ?")
-        params.append(lo)
+        where.append("bucket >= ?")
+        params.append(lo // _BUCKET_MS)
+        spans.append("ts_ms >= ?")
+        span_params.append(lo)
     if hi is not None:
-        where.append("ts_ms < ?")
-        params.append(hi)
+        where.append("bucket < ?")
+        params.append(-(-hi // _BUCKET_MS))
+        spans.append("ts_ms < ?")
+        span_params.append(hi)
     if tool:
         where.append("tool = ?")
         params.append(tool)
+        spans.append("tool = ?")
+        span_params.append(tool)
     cond = " AND ".join(where)
     if group_by in ("day", "week", "month"):
-        column = f"ts_ms / {_BUCKET_MS}"
+        column = "bucket"
         keyfn: Callable[[Any], str] = _time_key(group_by, rng)
     else:
         column = _KEYS[group_by]
         keyfn = _RepoResolver() if group_by == "repo" else str
     groups: dict[str, Totals] = {}
-    for rec in conn.execute(f"SELECT {column}, {_SUMS} FROM requests WHERE {cond} GROUP BY 1", params):
-        n = [int(v or 0) for v in rec[1:9]]
-        _merge(groups, keyfn(rec[0]), Totals(n[0], n[1], n[2], n[3], n[4], n[5], n[6], n[7]))
-    sql = f"SELECT {column}, {_UNPRICED} FROM requests WHERE cost_nusd IS NULL AND {cond} GROUP BY 1"
-    for key, tokens, models in conn.execute(sql, params):
-        t = groups[keyfn(key)]
-        t.unpriced_tokens += int(tokens or 0)
-        # a JSON array: model names may hold any character, commas included
-        t.unpriced_models.update(json.loads(models))
+    sql = f"SELECT {column}, unpriced, {_SUMS} FROM rollup WHERE {cond} GROUP BY 1, 2"
+    for rec in conn.execute(sql, params):
+        n = [int(v or 0) for v in rec[2:10]]
+        t = Totals(n[0], n[1], n[2], n[3], n[4], n[5], n[6], n[7])
+        if rec[1]:
+            t.unpriced_tokens = t.total_tokens
+            t.unpriced_models.add(rec[1])
+        _merge(groups, keyfn(rec[0]), t)
     extras: dict[str, dict[str, Any]] = {}
-    if group_by == "session":
-        sql = f"SELECT session_id, min(tool), min(ts_ms), max(ts_ms) FROM requests WHERE {cond} GROUP BY 1"
-        for sid, first_tool, first, last in conn.execute(sql, params):
+    if group_by == "session" and groups:
+        sql = "SELECT session_id, min(tool), min(ts_ms), max(ts_ms) FROM requests"
+        if spans:
+            sql += " WHERE " + " AND ".join(spans)
+        for sid, first_tool, first, last in conn.execute(sql + " GROUP BY 1", span_params):
             extras[sid] = {"tool": first_tool, "first": _iso(first, rng), "last": _iso(last, rng)}
     rows = [UsageRow(k, v, extras.get(k, {})) for k, v in groups.items()]
     if group_by in ("day", "week", "month", "session"):
