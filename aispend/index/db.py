@@ -49,6 +49,27 @@ _ROLLUP_SUB_OLD = (
     + f" WHERE ({_ROLLUP_KEY}) = ({_rollup_group('OLD')});"
 )
 
+_ROLLED_UP = "OLD.id <= (SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'rollup_id')"
+#: Roll up every request newer than the roll-up (run inside each ingest transaction).
+ROLLUP_NEW = (
+    f"INSERT INTO rollup SELECT {_rollup_group('requests')}, count(*), "
+    + ", ".join(f"sum({v.format(r='requests')})" for _, v in _ROLLUP_SUMS)
+    + " FROM requests WHERE id > (SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'rollup_id') "
+    + "GROUP BY 1, 2, 3, 4, 5, 6 "
+    + f"ON CONFLICT ({_ROLLUP_KEY}) DO UPDATE SET requests = requests + excluded.requests, "
+    + ", ".join(f"{c} = {c} + excluded.{c}" for c, _ in _ROLLUP_SUMS)
+)
+ROLLUP_MARK = (
+    "UPDATE meta SET value = (SELECT coalesce(max(id), 0) FROM requests) WHERE key = 'rollup_id'"
+)
+
+
+def rollup_new(conn: sqlite3.Connection) -> None:
+    """Add the requests written since the last roll-up to it (inside a write transaction)."""
+    conn.execute(ROLLUP_NEW)
+    conn.execute(ROLLUP_MARK)
+
+
 MIGRATIONS: list[list[str]] = [
     # 1: files, requests and their roll-up, sessions, prompts
     [
@@ -71,6 +92,7 @@ MIGRATIONS: list[list[str]] = [
         # reach rows through the ts index by integer rowid, much faster than by
         # a 60-byte text key.
         """CREATE TABLE requests (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
             key TEXT NOT NULL UNIQUE,
             tool TEXT NOT NULL,
             session_id TEXT NOT NULL,
@@ -97,9 +119,10 @@ MIGRATIONS: list[list[str]] = [
             line_offset INTEGER NOT NULL
         )""",
         """CREATE INDEX requests_ts ON requests (ts_ms)""",
-        # The roll-up: sums per 15 minutes, tool, session, model, folder and price status,
-        # kept by triggers in the same transaction as every insert, replacement, re-pricing
-        # and deletion of a request, so that reports read thousands of rows, not millions.
+        # The roll-up: sums per 15 minutes, tool, session, model, folder and price status, so
+        # that reports read thousands of rows, not millions. New requests are rolled up in
+        # bulk at the end of each ingest transaction (ids only grow: AUTOINCREMENT); a
+        # rolled-up request that is replaced, re-priced or deleted adjusts it by trigger.
         """CREATE TABLE rollup (
             bucket INTEGER NOT NULL,
             tool TEXT NOT NULL,
@@ -117,9 +140,10 @@ MIGRATIONS: list[list[str]] = [
             cost_nusd INTEGER NOT NULL,
             PRIMARY KEY (bucket, tool, session_id, model_key, cwd_key, unpriced)
         ) WITHOUT ROWID""",
-        f"CREATE TRIGGER requests_rollup_insert AFTER INSERT ON requests BEGIN {_ROLLUP_ADD_NEW} END",
-        f"CREATE TRIGGER requests_rollup_delete AFTER DELETE ON requests BEGIN {_ROLLUP_SUB_OLD} END",
-        f"CREATE TRIGGER requests_rollup_update AFTER UPDATE ON requests BEGIN {_ROLLUP_SUB_OLD} {_ROLLUP_ADD_NEW} END",
+        "INSERT INTO meta (key, value) VALUES ('rollup_id', '0')",
+        f"CREATE TRIGGER requests_rollup_delete AFTER DELETE ON requests WHEN {_ROLLED_UP} BEGIN {_ROLLUP_SUB_OLD} END",
+        f"CREATE TRIGGER requests_rollup_update AFTER UPDATE ON requests WHEN {_ROLLED_UP} "
+        f"BEGIN {_ROLLUP_SUB_OLD} {_ROLLUP_ADD_NEW} END",
         """CREATE TABLE sessions (
             session_id TEXT PRIMARY KEY,
             tool TEXT NOT NULL,

@@ -28,7 +28,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from aispend.index.db import transaction
+from aispend.index.db import rollup_new, transaction
 from aispend.index.plan import HEAD_BYTES, FileTask, plan
 from aispend.pricing.table import PricingTable, logged_cost_nusd
 from aispend.sources.base import ParseResult, Request, Source
@@ -264,6 +264,7 @@ def _write(conn: sqlite3.Connection, outcomes: list[FileOutcome], stats: IngestS
                     stats.problems.append(f"{t.path}:{off}: {reason.replace('_', ' ')}")
         for sid in touched_prompts:
             _update_prompt_digest(conn, sid)
+        rollup_new(conn)
 
 
 def _update_prompt_digest(conn: sqlite3.Connection, session_id: str) -> None:
