@@ -6,12 +6,12 @@ import csv
 import io
 import json
 import re
-
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING
 
 from aispend.reports.usage import FIELDS, Totals, UsageReport
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
@@ -51,7 +51,10 @@ def _n(v: int) -> str:
     return f"{v / 1e9:.2f}B"
 
 
-def usage_table(rep: UsageReport, console: Console, empty_message: str | None = None) -> None:
+def usage_table(rep: UsageReport, console: "Console", empty_message: str | None = None) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
     title_range = ""
     d = rep.as_dict()
     if d["since"] or d["until"]:
