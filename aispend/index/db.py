@@ -9,6 +9,7 @@ guessed at.
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 from aispend.errors import AispendError
@@ -167,6 +168,10 @@ MIGRATIONS: list[list[str]] = [
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
+#: How long to wait for another aispend process holding the index.
+BUSY_TIMEOUT_S = 30.0
+
+
 def connect(path: Path | None = None, *, readonly: bool = False) -> sqlite3.Connection:
     """Open (creating and migrating if needed) the index."""
     path = path or index_path()
@@ -175,25 +180,43 @@ def connect(path: Path | None = None, *, readonly: bool = False) -> sqlite3.Conn
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as e:
             raise AispendError(f"cannot create the data directory {path.parent}: {e.strerror}") from None
-    conn = None
-    try:
-        conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA busy_timeout = 30000")
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute("PRAGMA foreign_keys = ON")
-        migrate(conn)
-    except AispendError:
-        if conn is not None:
-            conn.close()
-        raise
-    except sqlite3.DatabaseError as e:
-        if conn is not None:
-            conn.close()
-        raise AispendError(
-            f"the index {path} is unreadable ({e}); rebuild it from the logs with 'aispend ingest --rebuild'"
-        ) from None
-    return conn
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        conn = None
+        try:
+            conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            migrate(conn)
+            return conn
+        except AispendError:
+            if conn is not None:
+                conn.close()
+            raise
+        except sqlite3.OperationalError as e:
+            if conn is not None:
+                conn.close()
+            # Switching a new index to WAL, or creating it, while another process
+            # does the same is "locked" without waiting on the busy handler: retry.
+            if _is_busy(e) and time.monotonic() < deadline:
+                time.sleep(0.05)
+                continue
+            if _is_busy(e):
+                raise AispendError(f"the index {path} is busy: another aispend has held it for {BUSY_TIMEOUT_S:.0f} s") from None
+            raise AispendError(f"cannot open the index {path}: {e}") from None
+        except sqlite3.DatabaseError as e:
+            if conn is not None:
+                conn.close()
+            raise AispendError(
+                f"the index {path} is unreadable ({e}); rebuild it from the logs with 'aispend ingest --rebuild'"
+            ) from None
+
+
+def _is_busy(e: sqlite3.OperationalError) -> bool:
+    text = str(e).lower()
+    return "locked" in text or "busy" in text
 
 
 class transaction:

@@ -211,12 +211,13 @@ def test_kill_9_mid_ingest_loses_and_doubles_nothing(logs: Logs, hermetic: Path)
     assert killed >= 1
 
 
-def test_two_processes_ingesting_at_once(logs: Logs) -> None:
+def test_three_processes_ingesting_at_once_into_a_new_index(logs: Logs) -> None:
+    """They race to create the index and switch it to WAL, then share it."""
     _corpus(logs, files=8, lines=200)
     env = dict(os.environ)
-    procs = [_cli(env, "ingest", "-q") for _ in range(2)]
+    procs = [_cli(env, "ingest", "-q") for _ in range(3)]
     results = [(p.wait(), p.stderr.read()) for p in procs]  # type: ignore[union-attr]
-    assert [r[0] for r in results] == [0, 0], results
+    assert [r[0] for r in results] == [0, 0, 0], results
     got = _cli_totals(env)
     assert got["totals"]["requests"] == 8 * 200
     p = _cli(env, "ingest", "-q")
