@@ -12,7 +12,6 @@ unpriced_models``.
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 from dataclasses import dataclass, field
