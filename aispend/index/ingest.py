@@ -57,6 +57,11 @@ _UPSERT = (
 )
 
 
+def bad_lines(counts: dict[str, int]) -> int:
+    """How many of the counted lines were bad input (skipped), as opposed to merely not usage."""
+    return sum(v for k, v in counts.items() if k.startswith("bad_") or k in ("not_object", "too_long"))
+
+
 @dataclass
 class FileOutcome:
     task: FileTask
@@ -87,7 +92,7 @@ class IngestStats:
 
     @property
     def bad_lines(self) -> int:
-        return sum(v for k, v in self.counts.items() if k.startswith("bad_") or k in ("not_object", "too_long"))
+        return bad_lines(self.counts)
 
     def merge(self, other: "IngestStats") -> None:
         """Add a job's figures (files, bytes, counters, problems) to these."""
@@ -247,7 +252,7 @@ def _write(conn: sqlite3.Connection, outcomes: list[FileOutcome], stats: IngestS
                     "started_ms = min(coalesce(sessions.started_ms, excluded.started_ms), coalesce(excluded.started_ms, sessions.started_ms))",
                     o.sessions,
                 )
-            bad = sum(v for k, v in o.counts.items() if k.startswith("bad_") or k in ("not_object", "too_long"))
+            bad = bad_lines(o.counts)
             conn.execute(
                 "UPDATE files SET dev = ?, ino = ?, size = ?, mtime_ns = ?, offset = ?, head_len = ?, head_sha = ?, "
                 "state = ?, bad_lines = bad_lines + ? WHERE id = ?",
