@@ -4,9 +4,10 @@ A line is complete when it ends with a newline; an unfinished last line is left
 for the next run. Lines longer than :data:`MAX_LINE` are skipped (and reported)
 without ever being held in memory whole.
 
-:class:`ChunkReader` hands out blocks of whole lines, so that a parser can find
-the few lines it needs with ``bytes.find`` instead of visiting every line in
-Python; :class:`LineReader` splits those blocks into single lines.
+:class:`ChunkReader` hands out blocks of whole lines as bounds into the buffer
+it read (no copies); a parser walks their line ends, reads each line's type
+from its first bytes (:func:`kind_of`) and slices out only the lines it parses.
+:class:`LineReader` splits the blocks into single lines.
 """
 
 from __future__ import annotations
