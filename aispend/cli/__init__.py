@@ -43,11 +43,18 @@ def _root(
 
 
 def _register() -> None:
-    from aispend.cli import ingest, pricing, usage
+    from aispend.cli import hook, ingest, install, key, pricing, show, status, usage, verify
 
+    app.command("install")(install.install)
+    app.command("uninstall")(install.uninstall)
+    app.command("show")(show.show)
+    app.command("verify")(verify.verify)
+    app.command("status")(status.status)
+    app.command("key")(key.key)
     app.command("ingest")(ingest.ingest)
     app.command("usage")(usage.usage)
     app.add_typer(pricing.app, name="pricing")
+    app.command("hook", hidden=True)(hook.hook)
 
 
 _register()

@@ -163,7 +163,39 @@ MIGRATIONS: list[list[str]] = [
         ) WITHOUT ROWID""",
         """CREATE INDEX prompts_session ON prompts (session_id, ts_ms, key)""",
     ],
+    # 2: receipts: which requests each commit claimed, per-repository install settings
+    [
+        # A request belongs to at most one commit: the primary key is the guarantee,
+        # under concurrent hooks too. Keyed by the request's de-duplication key, not
+        # its rowid, so claims survive 'ingest --rebuild'.
+        """CREATE TABLE claims (
+            request_key TEXT PRIMARY KEY,
+            commit_sha TEXT NOT NULL,
+            repo TEXT NOT NULL,
+            claimed_ms INTEGER NOT NULL
+        ) WITHOUT ROWID""",
+        """CREATE INDEX claims_commit ON claims (commit_sha)""",
+        # repo: the repository's common git dir (shared by its linked worktrees).
+        """CREATE TABLE installs (
+            repo TEXT PRIMARY KEY,
+            installed_ms INTEGER NOT NULL,
+            since_ms INTEGER NOT NULL,
+            trailer INTEGER NOT NULL DEFAULT 0
+        )""",
+        # Receipts written on this machine (the notes are the record; this is for status).
+        """CREATE TABLE receipts (
+            digest TEXT PRIMARY KEY,
+            commit_sha TEXT NOT NULL,
+            repo TEXT NOT NULL,
+            written_ms INTEGER NOT NULL,
+            line TEXT NOT NULL
+        )""",
+        """CREATE INDEX receipts_commit ON receipts (commit_sha)""",
+    ],
 ]
+
+#: Tables that are not derived from the logs: 'ingest --rebuild' keeps them.
+KEPT_ON_REBUILD = ("claims", "installs", "receipts")
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -172,20 +204,20 @@ SCHEMA_VERSION = len(MIGRATIONS)
 BUSY_TIMEOUT_S = 30.0
 
 
-def connect(path: Path | None = None, *, readonly: bool = False) -> sqlite3.Connection:
-    """Open (creating and migrating if needed) the index."""
+def connect(path: Path | None = None, *, readonly: bool = False, timeout: float = BUSY_TIMEOUT_S) -> sqlite3.Connection:
+    """Open (creating and migrating if needed) the index; wait up to ``timeout`` s for a busy one."""
     path = path or index_path()
     if not readonly:
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as e:
             raise AispendError(f"cannot create the data directory {path.parent}: {e.strerror}") from None
-    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    deadline = time.monotonic() + timeout
     while True:
         conn = None
         try:
-            conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
-            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
@@ -204,7 +236,7 @@ def connect(path: Path | None = None, *, readonly: bool = False) -> sqlite3.Conn
                 time.sleep(0.05)
                 continue
             if _is_busy(e):
-                raise AispendError(f"the index {path} is busy: another aispend has held it for {BUSY_TIMEOUT_S:.0f} s") from None
+                raise IndexBusy(f"the index {path} is busy: another aispend has held it for {timeout:.0f} s") from None
             raise AispendError(f"cannot open the index {path}: {e}") from None
         except sqlite3.DatabaseError as e:
             if conn is not None:
@@ -212,6 +244,10 @@ def connect(path: Path | None = None, *, readonly: bool = False) -> sqlite3.Conn
             raise AispendError(
                 f"the index {path} is unreadable ({e}); rebuild it from the logs with 'aispend ingest --rebuild'"
             ) from None
+
+
+class IndexBusy(AispendError):
+    """Another process held the index longer than we would wait."""
 
 
 def _is_busy(e: sqlite3.OperationalError) -> bool:

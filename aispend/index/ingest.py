@@ -88,6 +88,7 @@ class IngestStats:
     problems: list[str] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)
     reread_tools: list[str] = field(default_factory=list)
+    deferred: int = 0  # files left for a later run by a deadline
     seconds: float = 0.0
 
     @property
@@ -101,6 +102,7 @@ class IngestStats:
         self.add(other.counts)
         self.problems.extend(other.problems[: max(0, 200 - len(self.problems))])
         self.unreadable.extend(other.unreadable)
+        self.deferred += other.deferred
 
     def add(self, counts: dict[str, int]) -> None:
         for k, v in counts.items():
@@ -294,14 +296,23 @@ def ingest(
     *,
     workers: int | None = None,
     progress: Callable[[int], ProgressFn | None] | None = None,
+    deadline: float | None = None,
 ) -> IngestStats:
-    """Bring the index up to date with the logs on disk."""
+    """Bring the index up to date with the logs on disk.
+
+    With a ``deadline`` (a ``time.monotonic()`` value; the hooks' time budget)
+    files are read in this process, most recently modified first, and whatever
+    is left when it passes waits for the next run.
+    """
     started = time.perf_counter()
     stats = IngestStats()
     stats.requests_before = conn.execute("SELECT count(*) FROM requests").fetchone()[0]
     tasks = plan(conn, sources, stats)
     total = sum(t.end - t.start for t in tasks)
     advance = progress(total) if progress else None
+    if deadline is not None:
+        workers = 1
+        tasks.sort(key=lambda t: t.mtime_ns, reverse=True)
     if workers is None:
         workers = min(2, os.cpu_count() or 1)
     if workers > 1 and total >= PARALLEL_MIN_BYTES and len(tasks) > 1:
@@ -311,7 +322,9 @@ def ingest(
             if advance:
                 advance(nbytes, 0)
     else:
-        stats.merge(run_job(conn, tasks, pricing, (lambda t: advance(t.end - t.start, 0)) if advance else None))
+        stats.merge(
+            run_job(conn, tasks, pricing, (lambda t: advance(t.end - t.start, 0)) if advance else None, deadline)
+        )
     stats.requests_after = conn.execute("SELECT count(*) FROM requests").fetchone()[0]
     stats.seconds = time.perf_counter() - started
     return stats
@@ -322,12 +335,16 @@ def run_job(
     job: list[FileTask],
     pricing: PricingTable,
     on_file: Callable[[FileTask], None] | None = None,
+    deadline: float | None = None,
 ) -> IngestStats:
     """Parse the files of one job and write them, a transaction per batch of rows."""
     stats = IngestStats()
     batch: list[FileOutcome] = []
     rows = 0
-    for t in job:
+    for i, t in enumerate(job):
+        if deadline is not None and time.monotonic() > deadline:
+            stats.deferred = len(job) - i
+            break
         o = parse_task(t, pricing)
         if on_file:
             on_file(t)
@@ -393,10 +410,35 @@ def _run_parallel(
 
 
 def rebuild(index: Path) -> None:
-    """Delete the index (and its WAL files) so the next ingest starts from scratch."""
+    """Delete the index (and its WAL files) so the next ingest starts from scratch.
+
+    What is not derived from the logs (claims, install settings, receipts
+    written here) is carried over when the old index can still be read.
+    """
+    from aispend.index import db
+
+    kept: dict[str, list[tuple[Any, ...]]] = {}
+    if index.exists():
+        try:
+            old = sqlite3.connect(f"file:{index}?mode=ro", uri=True)
+            try:
+                for table in db.KEPT_ON_REBUILD:
+                    kept[table] = old.execute(f"SELECT * FROM {table}").fetchall()
+            finally:
+                old.close()
+        except sqlite3.Error:
+            kept = {}  # unreadable (or older than these tables): nothing to keep
     for suffix in ("", "-wal", "-shm"):
         p = Path(str(index) + suffix)
         try:
             p.unlink()
         except FileNotFoundError:
             pass
+    if any(kept.values()):
+        conn = db.connect(index)
+        with transaction(conn):
+            for table, rows in kept.items():
+                if rows:
+                    marks = ", ".join("?" * len(rows[0]))
+                    conn.executemany(f"INSERT OR IGNORE INTO {table} VALUES ({marks})", rows)
+        conn.close()

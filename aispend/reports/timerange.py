@@ -13,20 +13,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from aispend.clock import now
 from aispend.errors import AispendError
 
 _REL = re.compile(r"^(\d+)([dwm])$")
-
-
-def now() -> datetime:
-    pinned = os.environ.get("AISPEND_NOW")
-    if pinned:
-        try:
-            dt = datetime.fromisoformat(pinned)
-        except ValueError:
-            raise AispendError(f"AISPEND_NOW={pinned!r} is not an ISO timestamp") from None
-        return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
-    return datetime.now(timezone.utc)
 
 
 def zone(name: str | None) -> tzinfo:

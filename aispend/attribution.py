@@ -1,0 +1,176 @@
+"""Which indexed requests a commit claims (the rules are in docs/attribution.md).
+
+At a commit in worktree W, a request is claimed when it
+
+* was made in W or below it (its cwd, else its session's), but not inside a
+  nested repository, linked worktree or submodule under W;
+* is timestamped after the repository's install time (less any backfill) and
+  at or before the commit time plus :data:`SKEW_MS`;
+* records no git branch, or the branch being committed to (``HEAD``, a
+  detached checkout, matches any);
+* has not been claimed by another commit on this machine.
+
+Claims are rows of the index keyed by the request: taken inside one write
+transaction, so two hooks at once (two worktrees) never claim the same request
+and running a hook twice claims nothing twice.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from aispend import clock
+from aispend.index.db import transaction
+
+#: Clock skew allowed between the agent's log and git's commit time.
+SKEW_MS = 120_000
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where and when a commit may claim usage."""
+
+    repo: str  # the repository's common git dir: claims and installs are per repository
+    worktree: Path
+    branch: str | None  # None: detached HEAD
+    since_ms: int  # exclusive
+    until_ms: int  # inclusive: commit time + skew
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A request as a receipt sees it (token fields mean what they mean in ``aispend usage``)."""
+
+    key: str
+    tool: str
+    session_id: str
+    ts_ms: int
+    model: str
+    input_tokens: int
+    output_tokens: int
+    cache_creation_tokens: int
+    cache_read_tokens: int
+    reasoning_tokens: int
+    cost_nusd: int | None  # None: unpriced
+    pricing_id: str | None
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens + self.cache_creation_tokens + self.cache_read_tokens
+
+
+_FIELDS = (
+    "r.key, r.tool, r.session_id, r.ts_ms, coalesce(r.priced_model, r.model, '(no model)'), "
+    "r.input_tokens, r.output_tokens, r.cache_write_5m + r.cache_write_1h, r.cache_read_tokens, "
+    "r.reasoning_tokens, r.cost_nusd, r.pricing_id"
+)
+_CWD = "coalesce(r.cwd, (SELECT s.cwd FROM sessions s WHERE s.session_id = r.session_id))"
+
+
+def _prefixes(worktree: Path) -> list[str]:
+    """The worktree's path as git gives it and as the agent may have logged it (symlinks)."""
+    out = [str(worktree)]
+    real = os.path.realpath(worktree)
+    if real not in out:
+        out.append(real)
+    return out
+
+
+def candidates(conn: sqlite3.Connection, scope: Scope) -> list[Claimed]:
+    """The unclaimed requests ``scope`` would claim now, oldest first."""
+    prefixes = _prefixes(scope.worktree)
+    where_cwd = " OR ".join(f"cwd = ?{2 * i + 1} OR substr(cwd, 1, length(?{2 * i + 2})) = ?{2 * i + 2}" for i in range(len(prefixes)))
+    params: list[object] = []
+    for p in prefixes:
+        params += [p, p.rstrip("/") + "/"]
+    base = len(params)
+    sql = (
+        f"SELECT * FROM (SELECT {_FIELDS}, {_CWD} AS cwd, r.git_branch FROM requests r "
+        f"WHERE r.ts_ms > ?{base + 1} AND r.ts_ms <= ?{base + 2} "
+        f"AND NOT EXISTS (SELECT 1 FROM claims c WHERE c.request_key = r.key)) "
+        f"WHERE ({where_cwd}) ORDER BY ts_ms, key"
+    )
+    params += [scope.since_ms, scope.until_ms]
+    nested = _NestedCheck(scope.worktree, prefixes)
+    out = []
+    for row in conn.execute(sql, params):
+        cwd, branch = row[12], row[13]
+        if not _branch_ok(branch, scope.branch) or nested.inside_nested(cwd):
+            continue
+        out.append(Claimed(*row[:12]))
+    return out
+
+
+def _branch_ok(logged: str | None, committing: str | None) -> bool:
+    if not logged or logged == "HEAD":
+        return True  # no branch recorded, or a detached checkout: cannot tell, so it counts
+    return logged == committing
+
+
+class _NestedCheck:
+    """Is a directory under the worktree inside a nested repository (a ``.git`` below the top)?"""
+
+    def __init__(self, worktree: Path, prefixes: list[str]) -> None:
+        self.prefixes = [p.rstrip("/") for p in prefixes]
+        self.cache: dict[str, bool] = {}
+
+    def inside_nested(self, cwd: str) -> bool:
+        hit = self.cache.get(cwd)
+        if hit is None:
+            hit = self.cache[cwd] = self._check(cwd)
+        return hit
+
+    def _check(self, cwd: str) -> bool:
+        for top in self.prefixes:
+            if cwd == top:
+                return False
+            if cwd.startswith(top + "/"):
+                d = Path(cwd)
+                stop = Path(top)
+                while d != stop and d != d.parent:
+                    if os.path.lexists(d / ".git"):
+                        return True
+                    d = d.parent
+                return False
+        return True  # not under the worktree at all (cannot happen: the query filtered)
+
+
+def claim(conn: sqlite3.Connection, scope: Scope, commit_sha: str) -> list[Claimed]:
+    """Claim for ``commit_sha`` what ``scope`` allows, atomically; return everything it holds.
+
+    Idempotent: a second call claims nothing new (the requests are taken) and
+    returns the same requests.
+    """
+    now = clock.now_ms()
+    with transaction(conn):
+        found = candidates(conn, scope)
+        conn.executemany(
+            "INSERT OR IGNORE INTO claims (request_key, commit_sha, repo, claimed_ms) VALUES (?, ?, ?, ?)",
+            [(c.key, commit_sha, scope.repo, now) for c in found],
+        )
+    return claimed_by(conn, commit_sha)
+
+
+def claimed_by(conn: sqlite3.Connection, commit_sha: str) -> list[Claimed]:
+    """The requests claimed for ``commit_sha`` on this machine, oldest first."""
+    rows = conn.execute(
+        f"SELECT {_FIELDS} FROM claims c JOIN requests r ON r.key = c.request_key "
+        "WHERE c.commit_sha = ? ORDER BY r.ts_ms, r.key",
+        (commit_sha,),
+    ).fetchall()
+    return [Claimed(*row) for row in rows]
+
+
+def release(conn: sqlite3.Connection, commit_sha: str) -> int:
+    """Give back the claims of a commit that got no receipt; how many were released."""
+    with transaction(conn):
+        return conn.execute("DELETE FROM claims WHERE commit_sha = ?", (commit_sha,)).rowcount
+
+
+def install_window(conn: sqlite3.Connection, repo: str) -> int | None:
+    """The install floor of ``repo`` (usage at or before it is never billed), or None if not installed."""
+    row = conn.execute("SELECT since_ms FROM installs WHERE repo = ?", (repo,)).fetchone()
+    return None if row is None else int(row[0])

@@ -1,0 +1,87 @@
+"""``aispend install`` / ``aispend uninstall``: the commit hooks of one repository."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from aispend.errors import AispendError
+
+
+def _span_ms(text: str) -> int:
+    """``24h``, ``7d``, ``90m``, ``2w`` as milliseconds."""
+    units = {"m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 7 * 86_400_000}
+    t = text.strip().lower()
+    if len(t) < 2 or t[-1] not in units or not t[:-1].isdigit():
+        raise AispendError(f"--backfill {text!r}: expected a span such as 90m, 24h, 7d or 2w")
+    return int(t[:-1]) * units[t[-1]]
+
+
+def install(
+    backfill: Optional[str] = typer.Option(None, "--backfill", metavar="SPAN", help="Also bill usage from this long before now to the first commit: 90m, 24h, 7d."),
+    trailer: bool = typer.Option(False, "--trailer", help="Add an AI-Spend: trailer to each commit message instead of a comment."),
+    key: Optional[Path] = typer.Option(None, "--key", metavar="FILE", help="Sign with this existing unencrypted ed25519 SSH key instead of aispend's own."),
+    force: bool = typer.Option(False, "--force", help="Chain hooks even where a hook framework (husky, lefthook, pre-commit) owns them."),
+) -> None:
+    """Install the commit hooks in this repository: every commit gets a signed receipt of its AI spend."""
+    from aispend import git
+    from aispend.index import db
+    from aispend.install import install_hooks, record_install
+    from aispend.receipts import model, signing
+
+    back = _span_ms(backfill) if backfill else None
+    repo = git.find_repo()
+    if key is not None:
+        signer = signing.use_key(key.expanduser())
+        created = False
+    else:
+        email = git.config(repo, "user.email") or "unknown"
+        signer, created = signing.ensure_key(comment=f"aispend {email}")
+    result = install_hooks(repo, force=force, trailer=trailer)
+    conn = db.connect()
+    try:
+        since, first = record_install(conn, repo, back, trailer)
+    finally:
+        conn.close()
+    say = typer.echo
+    where = result.hooks_dir
+    if result.written:
+        say(f"installed {', '.join(result.written)} in {where}")
+    if result.unchanged and not result.written:
+        say(f"already installed in {where}: nothing changed")
+    for hook in result.chained:
+        say(f"kept your {hook} hook: it runs first (moved to {hook}.aispend-legacy)")
+    if result.framework_lines:
+        say("a hook framework owns some hooks; add aispend there:")
+        for line in result.framework_lines:
+            say(f"  {line}")
+    if created:
+        say(f"created signing key {signer.path}")
+    elif key is not None:
+        say(f"signing with {signer.path}")
+    start = model.iso_ms(since)
+    if first:
+        say(f"billing usage from {start}" + (" (backfilled)" if back else " (now)"))
+    elif back is not None:
+        say(f"billing usage from {start} (backfilled)")
+
+
+def uninstall() -> None:
+    """Remove the commit hooks from this repository and put back any hook they replaced."""
+    from aispend import git
+    from aispend.install import uninstall_hooks
+
+    repo = git.find_repo()
+    result = uninstall_hooks(repo)
+    say = typer.echo
+    if result.removed:
+        say(f"removed {', '.join(result.removed)} from {result.hooks_dir}")
+    if result.restored:
+        say(f"restored your {', '.join(result.restored)} hook{'s' if len(result.restored) > 1 else ''}")
+    for hook in result.foreign:
+        say(f"left {hook} alone: it is not aispend's any more ({hook}.aispend-legacy is still there)")
+    if not (result.removed or result.restored or result.foreign):
+        say(f"no aispend hooks in {result.hooks_dir}: nothing to do")
+    say("receipts already written stay in refs/notes/aispend")

@@ -1,0 +1,83 @@
+"""``aispend status``: what the next commit here will carry, the last receipt, hooks and key."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import typer
+
+
+def status(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
+) -> None:
+    """Show what the next commit in this worktree will carry and whether the hooks and key are in place."""
+    from aispend import attribution, git, hookrun
+    from aispend.cli.common import run_ingest
+    from aispend.install import hooks_state
+    from aispend.receipts import keys, model, signing
+
+    repo = git.find_repo()
+    conn, _ = run_ingest(quiet=True)
+    try:
+        hooks = hooks_state(repo)
+        installed = attribution.install_window(conn, str(repo.common_dir))
+        pending: list[attribution.Claimed] = []
+        if installed is not None:
+            from aispend import clock
+
+            pending = attribution.candidates(conn, hookrun._scope(conn, repo, clock.now_ms()))
+        last = conn.execute(
+            "SELECT commit_sha, line FROM receipts WHERE repo = ? ORDER BY written_ms DESC, rowid DESC LIMIT 1",
+            (str(repo.common_dir),),
+        ).fetchone()
+    finally:
+        conn.close()
+    key_path = signing.key_path()
+    key_state = "missing"
+    if key_path.exists():
+        try:
+            keys.load_key(key_path)
+            key_state = keys.permissions_problem(key_path) or "ok"
+        except keys.KeyFileError as e:
+            key_state = str(e)
+    next_cost = sum(c.cost_nusd or 0 for c in pending)
+    last_cost = None
+    if last:
+        try:
+            last_cost = json.loads(last[1])["totals"]["cost_usd"]
+        except (ValueError, KeyError, TypeError):
+            last_cost = None
+    data: dict[str, Any] = {
+        "worktree": str(repo.worktree),
+        "hooks": hooks,
+        "key": {"path": str(key_path), "state": key_state},
+        "billing_since": model.iso_ms(installed) if installed is not None else None,
+        "next_commit": {
+            "requests": len(pending),
+            "sessions": len({(c.tool, c.session_id) for c in pending}),
+            "total_tokens": sum(c.total_tokens for c in pending),
+            "cost_usd": round(next_cost / 1e9, 6),
+            "unpriced_tokens": sum(c.total_tokens for c in pending if c.cost_nusd is None),
+        },
+        "last_receipt": {"commit": last[0], "cost_usd": float(last_cost) if last_cost else 0.0} if last else None,
+    }
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    say = typer.echo
+    say(f"worktree {repo.worktree}")
+    if installed is None:
+        say("not installed here: run 'aispend install'")
+    else:
+        say(f"billing usage since {data['billing_since']}")
+    say("hooks: " + ", ".join(f"{h} {s}" for h, s in hooks.items()))
+    say(f"signing key: {key_path} ({key_state})")
+    n = data["next_commit"]
+    if installed is not None:
+        if pending:
+            say(f"next commit will carry ${n['cost_usd']:,.4f}: {n['requests']:,} requests, {n['sessions']} sessions, {n['total_tokens']:,} tokens")
+        else:
+            say("next commit will carry nothing (no unclaimed usage in this worktree)")
+    if last:
+        say(f"last receipt: {last[0][:12]} (${float(last_cost or 0):,.4f})")

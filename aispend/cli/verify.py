@@ -1,0 +1,43 @@
+"""``aispend verify [RANGE]``: check every receipt in a range of commits."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def verify(
+    revs: Optional[list[str]] = typer.Argument(None, metavar="[RANGE]...", help="Commits as git log takes them (default: HEAD's history)."),
+    allowed_signers: Optional[Path] = typer.Option(None, "--allowed-signers", metavar="FILE", help="Trusted signers (ssh-keygen's allowed-signers format)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Check the receipts of a range: schema, signature, allowed signer, commit and tree, sums. Exit 1 on any failure."""
+    from aispend import git
+    from aispend.reports.receipts import load_trust, verify_range
+    from aispend.reports.render import clean
+
+    repo = git.find_repo()
+    trust = load_trust(repo, allowed_signers)
+    res = verify_range(repo, revs or ["HEAD"], trust)
+    if as_json:
+        typer.echo(json.dumps({
+            "commits": res.commits, "commits_with_receipts": res.with_receipts, "receipts": res.receipts,
+            "by_status": res.by_status, "allowed_signers": trust.source, "failures": res.failures, "ok": res.ok,
+        }, indent=2))
+    else:
+        say = typer.echo
+        for f in res.failures:
+            say(f"{f['commit'][:12]} receipt {f['line']}: {f['status']}: {clean('; '.join(f['problems']) or f['status'])}")
+        counts = ", ".join(f"{n} {s}" for s, n in sorted(res.by_status.items()))
+        say(f"{res.commits} commits, {res.with_receipts} with receipts, {res.receipts} receipts" + (f": {counts}" if counts else ""))
+        if trust.source is None and res.receipts:
+            say("WARNING: no allowed-signers list (--allowed-signers, .aispend/allowed_signers or gpg.ssh.allowedSignersFile):")
+            say("WARNING: signatures were checked, but no signer's identity was")
+        for p in trust.problems:
+            say(f"allowed signers: {clean(p)}")
+        say("OK" if res.ok else f"FAILED: {len(res.failures)} receipt{'s' if len(res.failures) != 1 else ''}")
+    if not res.ok:
+        raise typer.Exit(1)

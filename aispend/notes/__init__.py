@@ -1,0 +1,1 @@
+"""Notes: receipts stored in ``refs/notes/aispend``, one per line; reading, writing, carrying."""

@@ -1,0 +1,1 @@
+"""Receipts: the receipt model, canonical JSON, SSHSIG signing and verification, keys."""

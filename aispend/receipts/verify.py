@@ -1,0 +1,172 @@
+"""Checking a receipt: its schema, its signature, its signer, its commit, its sums.
+
+Receipts come from notes anyone can push, so every field is checked before it
+is believed, and nothing here raises on malformed input: problems are returned.
+Standard library and cryptography only (it also runs in the post-rewrite hook).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from aispend.receipts import keys, sshsig
+from aispend.receipts.model import TOKEN_FIELDS, nusd_of, parse_iso_ms, signed_part
+
+#: Outcomes, best first.
+VALID = "valid"  # signature good, signer allowed for its principal
+UNVERIFIED = "unverified-signer"  # signature good, but no allowed-signers list to check the signer against
+UNKNOWN = "unknown-signer"  # signature good, signer not allowed for its principal
+UNSIGNED = "unsigned"
+INVALID = "invalid"  # bad signature, bad schema, wrong commit, sums that do not add up
+
+_SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
+_TOP: dict[str, Any] = {
+    "v": int, "commit": str, "tree": str, "parents": list, "author": str, "committed_at": str,
+    "window": (dict, type(None)), "sessions": list, "totals": dict, "pricing": str, "aispend": str,
+    "carried_from": list, "signer": dict, "sig": str,
+}
+_OPTIONAL = {"signer", "sig"}
+
+
+@dataclass
+class Verification:
+    status: str
+    problems: list[str] = field(default_factory=list)
+    principal: str | None = None
+    key: str | None = None
+
+
+def _int(v: object) -> bool:
+    return type(v) is int and v >= 0
+
+
+def schema_problems(r: dict[str, Any]) -> list[str]:
+    """What is wrong with the shape of receipt ``r`` (empty when nothing)."""
+    out: list[str] = []
+    for k, t in _TOP.items():
+        if k not in r:
+            if k not in _OPTIONAL:
+                out.append(f"missing field {k!r}")
+            continue
+        if not isinstance(r[k], t) or (t is int and type(r[k]) is not int):
+            out.append(f"field {k!r} has the wrong type")
+    unknown = sorted(set(r) - set(_TOP))
+    if unknown:
+        out.append(f"unknown fields: {', '.join(unknown[:5])}")
+    if out:
+        return out
+    if r["v"] != 1:
+        return [f"unsupported receipt version {r['v']}"]
+    for k in ("commit", "tree"):
+        if not _SHA.match(r[k]):
+            out.append(f"{k} is not an object id")
+    if not all(isinstance(p, str) and _SHA.match(p) for p in r["parents"]):
+        out.append("parents are not object ids")
+    if parse_iso_ms(r["committed_at"]) is None:
+        out.append("committed_at is not a timestamp")
+    w = r["window"]
+    if w is not None and (set(w) != {"start", "end"} or parse_iso_ms(w.get("start")) is None or parse_iso_ms(w.get("end")) is None):
+        out.append("window is not {start, end}")
+    if not all(isinstance(d, str) and d.startswith("sha256:") and len(d) == 71 for d in r["carried_from"]):
+        out.append("carried_from holds something other than receipt digests")
+    for i, s in enumerate(r["sessions"]):
+        where = f"sessions[{i}]"
+        if not isinstance(s, dict):
+            out.append(f"{where} is not an object")
+            continue
+        if set(s) != {"tool", "session", "models", "first_ts", "last_ts", "prompts", "prompt_digest"}:
+            out.append(f"{where} has the wrong fields")
+            continue
+        if not isinstance(s["tool"], str) or not isinstance(s["session"], str) or not _int(s["prompts"]):
+            out.append(f"{where} has a field of the wrong type")
+        if s["prompt_digest"] is not None and not isinstance(s["prompt_digest"], str):
+            out.append(f"{where}.prompt_digest is not a string")
+        if parse_iso_ms(s["first_ts"]) is None or parse_iso_ms(s["last_ts"]) is None:
+            out.append(f"{where} has a bad first_ts or last_ts")
+        if not isinstance(s["models"], list) or not s["models"]:
+            out.append(f"{where}.models is empty")
+            continue
+        for j, m in enumerate(s["models"]):
+            out.extend(_model_problems(m, f"{where}.models[{j}]"))
+    t = r["totals"]
+    if set(t) != {*TOKEN_FIELDS, "cost_usd", "unpriced_tokens"}:
+        out.append("totals has the wrong fields")
+    elif not all(_int(t[f]) for f in (*TOKEN_FIELDS, "unpriced_tokens")) or nusd_of(t["cost_usd"]) is None:
+        out.append("totals has a field of the wrong type")
+    if "signer" in r:
+        sg = r["signer"]
+        if set(sg) != {"principal", "key"} or not all(isinstance(sg[k], str) for k in ("principal", "key")):
+            out.append("signer is not {principal, key}")
+    return out
+
+
+def _model_problems(m: object, where: str) -> list[str]:
+    if not isinstance(m, dict) or set(m) != {"model", *TOKEN_FIELDS, "cost_usd", "unpriced_tokens"}:
+        return [f"{where} has the wrong fields"]
+    if not isinstance(m["model"], str) or not all(_int(m[f]) for f in (*TOKEN_FIELDS, "unpriced_tokens")):
+        return [f"{where} has a field of the wrong type"]
+    if m["cost_usd"] is not None and nusd_of(m["cost_usd"]) is None:
+        return [f"{where}.cost_usd is not a decimal string"]
+    return []
+
+
+def sum_problems(r: dict[str, Any]) -> list[str]:
+    """Totals must equal the sum of the sessions' models, field by field (money exactly)."""
+    sums = {f: 0 for f in (*TOKEN_FIELDS, "unpriced_tokens")}
+    cost = 0
+    for s in r["sessions"]:
+        for m in s["models"]:
+            for f in sums:
+                sums[f] += m[f]
+            cost += nusd_of(m["cost_usd"]) or 0 if m["cost_usd"] is not None else 0
+    out = [f"totals.{f} is {r['totals'][f]}, its parts sum to {v}" for f, v in sums.items() if r["totals"][f] != v]
+    if nusd_of(r["totals"]["cost_usd"]) != cost:
+        out.append(f"totals.cost_usd is {r['totals']['cost_usd']}, its parts sum to a different amount")
+    return out
+
+
+def check_receipt(
+    r: dict[str, Any],
+    commit: str,
+    tree: str | None = None,
+    signers: list[keys.AllowedSigner] | None = None,
+) -> Verification:
+    """Everything ``aispend verify`` checks about one receipt attached to ``commit``.
+
+    ``signers`` is the allowed-signers list; None means there is none, and a
+    good signature is then only ``unverified-signer``.
+    """
+    problems = schema_problems(r)
+    if problems:
+        return Verification(INVALID, problems)
+    if r["commit"] != commit:
+        problems.append(f"receipt is for commit {r['commit'][:12]}, attached to {commit[:12]}: copied from another commit")
+    if tree is not None and r["tree"] != tree:
+        problems.append(f"receipt is for tree {r['tree'][:12]}, the commit has {tree[:12]}")
+    problems.extend(sum_problems(r))
+    if "sig" not in r or "signer" not in r:
+        return Verification(INVALID if problems else UNSIGNED, problems)
+    principal, claimed_key = r["signer"]["principal"], r["signer"]["key"]
+    try:
+        blob = base64.b64decode(r["sig"], validate=True)
+        signed_by = sshsig.verify(blob, signed_part(r))
+    except (binascii.Error, ValueError) as e:
+        problems.append(f"bad signature: {e}")
+        return Verification(INVALID, problems, principal, claimed_key)
+    if _key_id(signed_by) != _key_id(claimed_key):
+        problems.append("signed by a different key than the receipt names")
+    if problems:
+        return Verification(INVALID, problems, principal, signed_by)
+    if signers is None:
+        return Verification(UNVERIFIED, [], principal, signed_by)
+    if keys.signer_allowed(signers, principal, signed_by):
+        return Verification(VALID, [], principal, signed_by)
+    return Verification(UNKNOWN, [f"{principal} is not an allowed signer with this key"], principal, signed_by)
+
+
+def _key_id(line: str) -> tuple[str, ...]:
+    return tuple(line.split()[:2])

@@ -1,0 +1,168 @@
+"""What the receipts of a commit (``aispend show``) or of a range (``aispend verify``) say.
+
+Everything read from a note is untrusted: each line is checked (schema,
+signature, signer, commit, tree, sums) and reported with its problems.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aispend import git
+from aispend.errors import AispendError
+from aispend.notes import store
+from aispend.receipts import keys, verify
+from aispend.receipts.model import TOKEN_FIELDS, nusd_of
+
+#: Worst first: a commit's status is the worst of its receipts'.
+_RANK = [verify.INVALID, verify.UNKNOWN, verify.UNSIGNED, verify.UNVERIFIED, verify.VALID]
+
+
+@dataclass
+class Trust:
+    """The allowed signers, and where they came from (None: no list anywhere)."""
+
+    signers: list[keys.AllowedSigner] | None
+    source: str | None
+    problems: list[str] = field(default_factory=list)
+
+
+def load_trust(repo: git.Repo, explicit: Path | None = None) -> Trust:
+    """``--allowed-signers``, else ``.aispend/allowed_signers``, else ``gpg.ssh.allowedSignersFile``."""
+    candidates: list[Path] = []
+    if explicit is not None:
+        if not explicit.is_file():
+            raise AispendError(f"--allowed-signers {explicit}: no such file")
+        candidates.append(explicit)
+    else:
+        candidates.append(repo.worktree / ".aispend" / "allowed_signers")
+        configured = git.config(repo, "gpg.ssh.allowedSignersFile")
+        if configured:
+            p = Path(os.path.expanduser(configured))
+            candidates.append(p if p.is_absolute() else repo.worktree / p)
+    for path in candidates:
+        if path.is_file():
+            try:
+                text = path.read_text(encoding="utf-8", errors="replace")
+            except OSError as e:
+                raise AispendError(f"cannot read {path}: {e.strerror}") from None
+            signers, bad = keys.parse_allowed_signers(text)
+            return Trust(signers, str(path), [f"{path}:{n}: {why}" for n, why in bad])
+    return Trust(None, None)
+
+
+@dataclass
+class Checked:
+    """One note line and its verification."""
+
+    line: store.NoteLine
+    result: verify.Verification
+
+
+def check_lines(lines: list[store.NoteLine], commit: str, tree: str | None, trust: Trust) -> list[Checked]:
+    out = []
+    for line in lines:
+        if line.receipt is None:
+            out.append(Checked(line, verify.Verification(verify.INVALID, [line.problem or "unreadable"])))
+        else:
+            out.append(Checked(line, verify.check_receipt(line.receipt, commit, tree, trust.signers)))
+    return out
+
+
+def worst(statuses: list[str]) -> str:
+    return min(statuses, key=_RANK.index) if statuses else "none"
+
+
+def money(value: object) -> float:
+    """A receipt's decimal string as the JSON number commands print (6 decimals)."""
+    n = nusd_of(value)
+    return round((n or 0) / 1e9, 6)
+
+
+def totals_of(receipts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Sum of several receipts' totals (money exact until printed)."""
+    out: dict[str, Any] = {f: 0 for f in (*TOKEN_FIELDS, "unpriced_tokens")}
+    cost = 0
+    for r in receipts:
+        t = r["totals"]
+        for f in out:
+            out[f] += t[f]
+        cost += nusd_of(t["cost_usd"]) or 0
+    out["cost_usd"] = round(cost / 1e9, 6)
+    return out
+
+
+def commit_view(repo: git.Repo, rev: str, trust: Trust) -> dict[str, Any]:
+    """``aispend show --json``: the receipts of one commit, their sum and their verification."""
+    commit = git.read_commit(repo, rev)
+    checked = check_lines(store.lines_of(repo, commit.sha), commit.sha, commit.tree, trust)
+    receipts = []
+    good: list[dict[str, Any]] = []
+    problems: list[str] = list(trust.problems)
+    for c in checked:
+        problems.extend(f"receipt {c.line.number}: {p}" for p in c.result.problems)
+        if c.line.receipt is None or verify.schema_problems(c.line.receipt):
+            continue
+        r = c.line.receipt
+        good.append(r)
+        receipts.append({**_numbers(r), "verification": {"status": c.result.status, "problems": c.result.problems}})
+    status = worst([c.result.status for c in checked])
+    if checked and trust.signers is None and status == verify.UNVERIFIED:
+        problems.append("no allowed-signers list: signatures are checked, signers' identities are not")
+    return {
+        "commit": commit.sha,
+        "author": commit.author_email,
+        "receipts": receipts,
+        "totals": totals_of(good),
+        "verification": {"status": status, "problems": problems},
+    }
+
+
+def _numbers(r: dict[str, Any]) -> dict[str, Any]:
+    """A receipt for command output: money as numbers (the receipt itself keeps strings)."""
+    out = dict(r)
+    out["totals"] = {**r["totals"], "cost_usd": money(r["totals"]["cost_usd"])}
+    out["sessions"] = [
+        {**s, "models": [{**m, "cost_usd": None if m["cost_usd"] is None else money(m["cost_usd"])} for m in s["models"]]}
+        for s in r["sessions"]
+    ]
+    out.pop("sig", None)
+    return out
+
+
+@dataclass
+class RangeResult:
+    commits: int = 0
+    with_receipts: int = 0
+    receipts: int = 0
+    by_status: dict[str, int] = field(default_factory=dict)
+    failures: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+#: Statuses that fail ``aispend verify``; an unverified signer (no list) only warns.
+FAILING = {verify.INVALID, verify.UNKNOWN, verify.UNSIGNED}
+
+
+def verify_range(repo: git.Repo, revs: list[str], trust: Trust) -> RangeResult:
+    """Check every receipt on every commit of ``git log REVS``."""
+    res = RangeResult()
+    for sha, tree, lines in store.lines_in(repo, revs):
+        res.commits += 1
+        if not lines:
+            continue
+        res.with_receipts += 1
+        for c in check_lines(lines, sha, tree, trust):
+            res.receipts += 1
+            res.by_status[c.result.status] = res.by_status.get(c.result.status, 0) + 1
+            if c.result.status in FAILING:
+                res.failures.append(
+                    {"commit": sha, "line": c.line.number, "status": c.result.status, "problems": c.result.problems}
+                )
+    return res

@@ -1,0 +1,103 @@
+"""Real git repositories for tests: commits made by the real ``git commit``, through the installed hooks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from tests.logbuilder import Logs, write
+
+
+def git(cwd: Path, *args: str, env: dict[str, str] | None = None, input: str | None = None, check: bool = True) -> str:
+    p = subprocess.run(
+        ["git", *args], cwd=cwd, capture_output=True, text=True, env={**os.environ, **(env or {})}, input=input
+    )
+    if check and p.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)} failed ({p.returncode}): {p.stderr}")
+    return p.stdout
+
+
+def aispend(cwd: Path, *args: str, env: dict[str, str] | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run the CLI as a real subprocess (``python -m aispend``)."""
+    p = subprocess.run(
+        [sys.executable, "-m", "aispend", *args], cwd=cwd, capture_output=True, text=True,
+        env={**os.environ, **(env or {})},
+    )
+    if check and p.returncode != 0:
+        raise AssertionError(f"aispend {' '.join(args)} failed ({p.returncode}): {p.stdout}{p.stderr}")
+    return p
+
+
+def at(when: str) -> dict[str, str]:
+    """Environment for doing something at ``when`` (ISO, UTC): git's dates and aispend's clock."""
+    return {"GIT_AUTHOR_DATE": when, "GIT_COMMITTER_DATE": when, "AISPEND_NOW": when}
+
+
+class Repo:
+    """A worktree with helpers to commit at fixed times."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @classmethod
+    def init(cls, path: Path, branch: str = "main") -> "Repo":
+        path.mkdir(parents=True, exist_ok=True)
+        git(path, "init", "-q", "-b", branch)
+        git(path, "config", "user.email", "dev@example.com")
+        git(path, "config", "user.name", "Dev")
+        git(path, "config", "commit.gpgsign", "false")
+        r = cls(path)
+        r.commit("initial", "2026-03-01T08:00:00Z", files={"README": "hello\n"})
+        return r
+
+    def git(self, *args: str, env: dict[str, str] | None = None, input: str | None = None, check: bool = True) -> str:
+        return git(self.path, *args, env=env, input=input, check=check)
+
+    def commit(self, message: str, when: str, files: dict[str, str] | None = None, extra: tuple[str, ...] = (), env: dict[str, str] | None = None) -> str:
+        files = files or {f"f-{message.replace(' ', '-')}.txt": message + "\n"}
+        for name, text in files.items():
+            p = self.path / name
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_text(text)
+            self.git("add", name)
+        self.git("commit", "-q", "-m", message, *extra, env={**at(when), **(env or {})})
+        return self.head()
+
+    def head(self, rev: str = "HEAD") -> str:
+        return self.git("rev-parse", rev).strip()
+
+    def install(self, *args: str, when: str = "2026-03-01T09:00:00Z") -> str:
+        return aispend(self.path, "install", *args, env=at(when)).stdout
+
+    def receipts(self, rev: str = "HEAD") -> list[dict[str, Any]]:
+        """The receipt lines of a commit's note, parsed."""
+        p = subprocess.run(
+            ["git", "notes", "--ref=refs/notes/aispend", "show", rev], cwd=self.path, capture_output=True, text=True
+        )
+        if p.returncode != 0:
+            return []
+        return [json.loads(x) for x in p.stdout.splitlines() if x.strip()]
+
+
+class Spend:
+    """Synthetic agent usage: writes log lines and remembers what each one costs."""
+
+    def __init__(self, logs: Logs) -> None:
+        self.logs = logs
+        self.n = 0
+
+    def claude(self, cwd: Path | str, ts: str, session: str = "sess-1", *, branch: str = "main", inp: int = 1000, out: int = 500, cr: int = 0, cw: int = 0, model: str = "claude-sonnet-4-5-20250929") -> dict[str, Any]:
+        self.n += 1
+        line = Logs.assistant(
+            ts, session=session, msg_id=f"msg_{session}_{self.n:05d}", cwd=str(cwd), branch=branch,
+            inp=inp, out=out, cr=cr, cw=cw, model=model,
+        )
+        write(self.logs.claude_file(session, cwd=str(cwd)), [line])
+        return line
+
+    def prompt(self, cwd: Path | str, ts: str, text: str, session: str = "sess-1") -> None:
+        write(self.logs.claude_file(session, cwd=str(cwd)), [Logs.user(ts, text, session=session, cwd=str(cwd))])
