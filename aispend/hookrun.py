@@ -22,7 +22,7 @@ from aispend.paths import data_dir
 
 #: Seconds a hook may spend reading new log lines (env AISPEND_HOOK_BUDGET).
 INGEST_BUDGET_S = 2.0
-#: Seconds a hook waits for an index held by another process.
+#: Seconds a hook waits for an index held by another process (env AISPEND_HOOK_BUSY_WAIT).
 BUSY_WAIT_S = 2.0
 TRAILER = "AI-Spend"
 _LOG_MAX = 1 << 20
@@ -80,7 +80,11 @@ def _budget() -> float:
 def _open_index() -> Any:
     from aispend.index import db
 
-    return db.connect(timeout=BUSY_WAIT_S)
+    try:
+        wait = float(os.environ.get("AISPEND_HOOK_BUSY_WAIT", BUSY_WAIT_S))
+    except ValueError:
+        wait = BUSY_WAIT_S
+    return db.connect(timeout=wait)
 
 
 def _ingest(conn: Any) -> None:
@@ -113,37 +117,44 @@ def _last_reflog_message(repo: git.Repo) -> str | None:
     return msg
 
 
+def rebasing(repo: git.Repo) -> bool:
+    gd = repo.git_dir
+    return (gd / "rebase-merge").is_dir() or (gd / "rebase-apply").is_dir()
+
+
 def commit_kind(repo: git.Repo) -> str:
     """``commit``, ``amend``, ``rebase``, ``cherry-pick``, ``revert`` or ``other``.
 
     git runs post-commit for the commits its sequencer makes too (rebase,
     cherry-pick, revert): those must not claim new usage. The reflog entry git
     just wrote says which command made the commit; the state files are the
-    fallback when the reflog is off.
+    fallback when the reflog is off (docs/hooks.md has the table).
     """
     msg = _last_reflog_message(repo)
-    if msg is not None:
-        action = msg.partition(":")[0].strip()
-        if action.startswith("rebase"):
-            return "rebase"
+    action = msg.partition(":")[0].strip() if msg is not None else None
+    if rebasing(repo):
+        # New work committed at an 'edit' stop is a commit of its own; everything
+        # else is the rebase's, carried by post-rewrite when it finishes.
+        if action == "commit" and (repo.git_dir / "rebase-merge" / "amend").exists():
+            return "commit"
+        return "rebase"
+    if action is not None:
         if action in ("commit", "commit (initial)", "commit (merge)"):
             return "commit"
         if action == "commit (amend)":
             return "amend"
-        if action.startswith("cherry-pick"):
+        if action.startswith("cherry-pick") or action == "commit (cherry-pick)":
             return "cherry-pick"
         if action.startswith("revert"):
             return "revert"
-        if action.startswith("commit ("):
-            return "commit"  # e.g. a conflicted cherry-pick concluded with 'git commit'
-    gd = repo.git_dir
-    if (gd / "rebase-merge").is_dir() or (gd / "rebase-apply").is_dir():
-        return "rebase"
-    if (gd / "CHERRY_PICK_HEAD").exists():
+        if action.startswith("rebase") or action.startswith("pull"):
+            return "rebase"
+        return "other"
+    if (repo.git_dir / "CHERRY_PICK_HEAD").exists():
         return "cherry-pick"
-    if (gd / "REVERT_HEAD").exists():
+    if (repo.git_dir / "REVERT_HEAD").exists():
         return "revert"
-    return "commit" if msg is None else "other"
+    return "commit"
 
 
 def _branch(repo: git.Repo) -> str | None:
@@ -328,24 +339,42 @@ def post_commit() -> None:
             log(f"post-commit: ingest skipped: {type(e).__name__}: {e}")
         try:
             receipt_for_commit(conn, repo, commit)
-        except Exception:
+        except Exception as e:
             queue_pending(repo, commit.sha)
+            if _busy(e):
+                log(f"post-commit {commit.sha[:12]}: index unavailable ({e}); queued")
+                return
             raise
     finally:
         conn.close()
 
 
+def _busy(e: BaseException) -> bool:
+    text = str(e).lower()
+    return "locked" in text or "busy" in text
+
+
 def cherry_pick_source(repo: git.Repo, commit: git.Commit) -> str | None:
-    """The commit a cherry-pick copied: CHERRY_PICK_HEAD, else a ``-x`` line in the message."""
+    """The commit a cherry-pick copied: CHERRY_PICK_HEAD, else the sequencer's current pick,
+    else a ``-x`` line in the message (a conflicted pick concluded by hand has none of them)."""
+    try:
+        head = (repo.git_dir / "CHERRY_PICK_HEAD").read_text(encoding="utf-8").strip()
+        if head:
+            return head
+    except OSError:
+        pass
+    try:
+        with open(repo.git_dir / "sequencer" / "todo", encoding="utf-8") as fh:
+            first = fh.readline().split()
+        if len(first) >= 2 and first[0] in ("pick", "p"):
+            return git.ok(["rev-parse", "--verify", "-q", first[1] + "^{commit}"], repo.worktree)
+    except OSError:
+        pass
     for line in reversed(commit.message.splitlines()):
         line = line.strip()
         if line.startswith("(cherry picked from commit ") and line.endswith(")"):
             return line[len("(cherry picked from commit ") : -1]
-    try:
-        head = (repo.git_dir / "CHERRY_PICK_HEAD").read_text(encoding="utf-8").strip()
-    except OSError:
-        return None
-    return head or None
+    return None
 
 
 def _valid_receipts(repo: git.Repo, sha: str) -> list[tuple[str, dict[str, Any]]]:
@@ -382,10 +411,12 @@ def carry(conn: Any, repo: git.Repo, commit: git.Commit, olds: list[str], claim_
 def post_rewrite(kind: str, stdin: str) -> None:
     """``amend`` or ``rebase``: stdin holds ``OLD NEW [EXTRA]`` lines."""
     repo = git.find_repo()
+    if kind == "amend" and rebasing(repo):
+        return  # a step inside a rebase: the 'rebase' call at its end maps the net effect
     news: dict[str, list[str]] = {}
     for line in stdin.splitlines():
         parts = line.split()
-        if len(parts) >= 2:
+        if len(parts) >= 2 and parts[0] != parts[1]:
             news.setdefault(parts[1], []).append(parts[0])
     if not news:
         return

@@ -1,0 +1,127 @@
+"""The hooks' manners: the message preview, trailers, the time budget, a busy index, concurrent claims."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.gitutil import Repo, Spend, at
+from tests.logbuilder import Logs
+
+
+@pytest.fixture
+def spend(logs: Logs) -> Spend:
+    return Spend(logs)
+
+
+def commit_with_editor(r: Repo, tmp_path: Path, when: str) -> str:
+    """Commit through a real editor step: the 'editor' saves what it was shown."""
+    seen = tmp_path / "seen.txt"
+    editor = tmp_path / "editor.sh"
+    editor.write_text(f'#!/bin/sh\ncp "$1" {seen}\nprintf "edited subject\\n" > "$1.new"\ncat "$1" >> "$1.new"\nmv "$1.new" "$1"\n')
+    editor.chmod(0o755)
+    (r.path / "e.txt").write_text(when)
+    r.git("add", "e.txt")
+    r.git("commit", "-q", env={**at(when), "GIT_EDITOR": str(editor)})
+    return seen.read_text()
+
+
+def test_editor_shows_what_the_commit_will_carry_and_git_strips_it(tmp_path: Path, spend: Spend) -> None:
+    r = Repo.init(tmp_path / "repo")
+    r.install()
+    spend.claude(r.path, "2026-03-01T09:10:00Z", "s1", cr=9000)
+    shown = commit_with_editor(r, tmp_path, "2026-03-01T09:30:00Z")
+    assert "# aispend: this commit will carry $0.0132 (1 session, 10.5k tokens)\n" in shown
+    assert "#   models: claude-sonnet-4-5-20250929\n" in shown
+    assert "#   cache hits: 90% of input tokens\n" in shown
+    assert r.git("log", "-1", "--format=%B").strip() == "edited subject"
+    assert len(r.receipts()) == 1
+
+
+def test_trailer_mode(tmp_path: Path, spend: Spend) -> None:
+    r = Repo.init(tmp_path / "repo")
+    r.install("--trailer")
+    spend.claude(r.path, "2026-03-01T09:10:00Z", "s1")
+    r.commit("with trailer", "2026-03-01T09:30:00Z")
+    parsed = r.git("log", "-1", "--format=%B").strip()
+    assert parsed.splitlines()[0] == "with trailer"
+    trailers = subprocess.run(
+        ["git", "interpret-trailers", "--parse"], input=parsed + "\n", capture_output=True, text=True, cwd=r.path
+    ).stdout
+    assert trailers == "AI-Spend: $0.0105 (1 session, 1.5k tokens)\n"
+
+
+def test_no_editor_no_trailer_leaves_the_message_alone(tmp_path: Path, spend: Spend) -> None:
+    r = Repo.init(tmp_path / "repo")
+    r.install()
+    spend.claude(r.path, "2026-03-01T09:10:00Z", "s1")
+    r.commit("just this", "2026-03-01T09:30:00Z")
+    assert r.git("log", "-1", "--format=%B").strip() == "just this"
+
+
+def test_spent_time_budget_claims_from_what_is_indexed(tmp_path: Path, spend: Spend) -> None:
+    r = Repo.init(tmp_path / "repo")
+    r.install()
+    spend.claude(r.path, "2026-03-01T09:10:00Z", "s1")
+    r.commit("no time to read", "2026-03-01T09:30:00Z", env={"AISPEND_HOOK_BUDGET": "-1"})
+    assert r.receipts() == []  # nothing was indexed in time
+    r.commit("next", "2026-03-01T09:40:00Z")
+    assert [s["session"] for s in r.receipts()[0]["sessions"]] == ["s1"]
+
+
+def test_busy_index_queues_the_commit_and_the_next_hook_catches_up(tmp_path: Path, spend: Spend) -> None:
+    r = Repo.init(tmp_path / "repo")
+    r.install()
+    spend.claude(r.path, "2026-03-01T09:10:00Z", "s1")
+    db = Path(os.environ["AISPEND_HOME"]) / "index.sqlite3"
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        first = r.commit("while busy", "2026-03-01T09:30:00Z", env={"AISPEND_HOOK_BUSY_WAIT": "0.2"})
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert r.receipts(first) == []
+    assert (Path(os.environ["AISPEND_HOME"]) / "pending" / f"{first}.json").exists()
+    spend.claude(r.path, "2026-03-01T09:35:00Z", "s2")
+    second = r.commit("later", "2026-03-01T09:40:00Z")
+    assert [s["session"] for s in r.receipts(first)[0]["sessions"]] == ["s1"]
+    assert [s["session"] for s in r.receipts(second)[0]["sessions"]] == ["s2"]
+    assert not list((Path(os.environ["AISPEND_HOME"]) / "pending").iterdir())
+    log = (Path(os.environ["AISPEND_HOME"]) / "hooks.log").read_text()
+    assert f"post-commit {first[:12]}: index unavailable" in log
+
+
+CLAIMER = """
+import sys
+from pathlib import Path
+from aispend import attribution
+from aispend.index import db
+conn = db.connect()
+scope = attribution.Scope(repo="r", worktree=Path(sys.argv[1]), branch="main", since_ms=0, until_ms=10**13)
+got = attribution.claim(conn, scope, sys.argv[2])
+print(len(got))
+"""
+
+
+def test_concurrent_claims_never_take_the_same_request(tmp_path: Path, spend: Spend) -> None:
+    work = tmp_path / "w"
+    for i in range(300):
+        spend.claude(work, f"2026-03-01T09:{i // 60:02d}:{i % 60:02d}Z", f"s{i % 7}")
+    from tests.util import run_ingest
+
+    run_ingest()[0].close()
+    procs = [
+        subprocess.Popen([sys.executable, "-c", CLAIMER, str(work), sha], stdout=subprocess.PIPE, text=True)
+        for sha in ("a" * 40, "b" * 40, "c" * 40)
+    ]
+    counts = [int(p.communicate()[0]) for p in procs]
+    assert sum(counts) == 300
+    conn = sqlite3.connect(Path(os.environ["AISPEND_HOME"]) / "index.sqlite3")
+    rows = conn.execute("SELECT request_key, commit_sha FROM claims").fetchall()
+    assert len(rows) == len({k for k, _ in rows}) == 300

@@ -1,0 +1,153 @@
+"""aispend show / verify / status / key on real repositories, including hostile notes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from aispend.receipts.model import canonical
+from tests.gitutil import Repo, Spend, aispend, at
+from tests.logbuilder import Logs
+
+
+@pytest.fixture
+def repo(tmp_path: Path, logs: Logs) -> Repo:
+    r = Repo.init(tmp_path / "repo")
+    r.install()
+    spend = Spend(logs)
+    spend.claude(r.path, "2026-03-01T09:10:00Z", "s1")
+    r.commit("one", "2026-03-01T09:20:00Z")
+    spend.claude(r.path, "2026-03-01T09:25:00Z", "s2", model="some-unknown-model")
+    spend.claude(r.path, "2026-03-01T09:26:00Z", "s2")
+    r.commit("two", "2026-03-01T09:30:00Z")
+    return r
+
+
+def signers_file(repo: Repo) -> Path:
+    line = aispend(repo.path, "key").stdout.strip().splitlines()[-1]
+    f = repo.path / ".aispend" / "allowed_signers"
+    f.parent.mkdir(exist_ok=True)
+    f.write_text(line + "\n")
+    return f
+
+
+def replace_note(repo: Repo, rev: str, text: str) -> None:
+    repo.git("notes", "--ref=refs/notes/aispend", "add", "-f", "-m", text, rev)
+
+
+def test_show_json_contract(repo: Repo) -> None:
+    signers_file(repo)
+    view = json.loads(aispend(repo.path, "show", "--json").stdout)
+    assert view["commit"] == repo.head()
+    assert view["verification"] == {"status": "valid", "problems": []}
+    [r] = view["receipts"]
+    assert r["verification"] == {"status": "valid", "problems": []}
+    t = view["totals"]
+    assert t["requests"] == 2
+    assert t["cost_usd"] == 0.0105  # a number in command output
+    assert t["unpriced_tokens"] == 1500
+    models = {m["model"]: m for s in r["sessions"] for m in s["models"]}
+    assert models["some-unknown-model"]["cost_usd"] is None
+    assert "sig" not in r
+
+
+def test_show_table_and_no_receipt(repo: Repo) -> None:
+    out = aispend(repo.path, "show").stdout
+    assert "AI spend $0.0105" in out
+    assert "unpriced: 1,500 tokens" in out
+    assert "unverified-signer" in out
+    out0 = aispend(repo.path, "show", "HEAD~2").stdout
+    assert out0.strip() == f"commit {repo.head('HEAD~2')[:12]}: no AI spend receipt"
+
+
+def test_verify_passes_with_allowed_signers_and_warns_without(repo: Repo) -> None:
+    p = aispend(repo.path, "verify", check=False)
+    assert p.returncode == 0
+    assert "WARNING: no allowed-signers list" in p.stdout
+    assert "2 unverified-signer" in p.stdout
+    signers_file(repo)
+    p = aispend(repo.path, "verify")
+    assert "3 commits, 2 with receipts, 2 receipts: 2 valid" in p.stdout
+    assert p.stdout.strip().endswith("OK")
+
+
+def _tamper(repo: Repo, rev: str, edit) -> None:  # type: ignore[no-untyped-def]
+    line = repo.git("notes", "--ref=refs/notes/aispend", "show", rev).strip()
+    rec = json.loads(line)
+    edit(rec)
+    replace_note(repo, rev, canonical(rec))
+
+
+@pytest.mark.parametrize(
+    "name, edit, expect",
+    [
+        ("edited cost", lambda r: r["totals"].__setitem__("cost_usd", "0.0001"), "totals.cost_usd"),
+        ("edited model cost", lambda r: r["sessions"][0]["models"][0].__setitem__("cost_usd", "0.0001"), "bad signature"),
+        ("bad signature", lambda r: r.__setitem__("sig", r["sig"][:-8] + "AAAAAAA="), "bad signature"),
+        ("unknown key", None, "is not an allowed signer"),
+    ],
+)
+def test_verify_catches_tampering(repo: Repo, tmp_path: Path, name: str, edit, expect: str) -> None:  # type: ignore[no-untyped-def]
+    signers_file(repo)
+    if edit is None:
+        # Re-sign with a key nobody trusts.
+        from aispend.receipts import keys, signing
+
+        rogue = keys.create_key(tmp_path / "rogue", "rogue")
+        line = repo.git("notes", "--ref=refs/notes/aispend", "show", "HEAD").strip()
+        rec = json.loads(line)
+        replace_note(repo, "HEAD", signing.sign(rec, rogue, "dev@example.com"))
+    else:
+        _tamper(repo, "HEAD", edit)
+    p = aispend(repo.path, "verify", "--json", check=False)
+    assert p.returncode == 1, name
+    res = json.loads(p.stdout)
+    [f] = res["failures"]
+    assert f["commit"] == repo.head()
+    assert any(expect in x for x in f["problems"]), f
+
+
+def test_verify_catches_a_receipt_copied_onto_another_commit(repo: Repo) -> None:
+    signers_file(repo)
+    line = repo.git("notes", "--ref=refs/notes/aispend", "show", "HEAD").strip()
+    replace_note(repo, "HEAD~2", line)
+    p = aispend(repo.path, "verify", "--json", check=False)
+    assert p.returncode == 1
+    [f] = json.loads(p.stdout)["failures"]
+    assert f["commit"] == repo.head("HEAD~2")
+    assert "copied from another commit" in f["problems"][0]
+
+
+def test_hostile_notes_are_reported_not_obeyed(repo: Repo) -> None:
+    evil = "\x1b[31m[bold red]pwned[/bold red]\x07"
+    line = repo.git("notes", "--ref=refs/notes/aispend", "show", "HEAD").strip()
+    rec = json.loads(line)
+    rec["sessions"][0]["models"][0]["model"] = evil
+    big = "x" * (70 * 1024)
+    replace_note(repo, "HEAD", "\n".join([canonical(rec), "not json {", "[1,2]", big]))
+    p = aispend(repo.path, "show", check=False)
+    assert p.returncode == 0
+    assert "\x1b" not in p.stdout and "\x07" not in p.stdout
+    assert "[bold red]pwned[/bold red]" in p.stdout  # shown as text, markup not applied
+    view = json.loads(aispend(repo.path, "show", "--json").stdout)
+    problems = view["verification"]["problems"]
+    assert any("line 2 is not JSON" in x for x in problems)
+    assert any("line 3 is not a JSON object" in x for x in problems)
+    assert any("line 4 is over 64 KB: refused" in x for x in problems)
+    assert view["verification"]["status"] == "invalid"
+    v = aispend(repo.path, "verify", check=False)
+    assert v.returncode == 1
+
+
+def test_status_and_key(repo: Repo, logs: Logs) -> None:
+    Spend(logs).claude(repo.path, "2026-03-01T09:40:00Z", "s3")
+    st = json.loads(aispend(repo.path, "status", "--json", env=at("2026-03-01T09:45:00Z")).stdout)
+    assert st["hooks"] == {"prepare-commit-msg": "installed", "post-commit": "installed", "post-rewrite": "installed"}
+    assert st["key"]["state"] == "ok"
+    assert st["billing_since"] == "2026-03-01T09:00:00.000Z"
+    assert st["next_commit"] == {"requests": 1, "sessions": 1, "total_tokens": 1500, "cost_usd": 0.0105, "unpriced_tokens": 0}
+    assert st["last_receipt"]["commit"] == repo.head()
+    k = aispend(repo.path, "key").stdout
+    assert 'dev@example.com namespaces="aispend-receipt" ssh-ed25519 ' in k
