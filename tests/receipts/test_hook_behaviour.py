@@ -125,3 +125,18 @@ def test_concurrent_claims_never_take_the_same_request(tmp_path: Path, spend: Sp
     conn = sqlite3.connect(Path(os.environ["AISPEND_HOME"]) / "index.sqlite3")
     rows = conn.execute("SELECT request_key, commit_sha FROM claims").fetchall()
     assert len(rows) == len({k for k, _ in rows}) == 300
+
+
+def test_rebuild_keeps_claims_so_nothing_is_billed_twice(tmp_path: Path, spend: Spend) -> None:
+    from tests.gitutil import aispend
+
+    r = Repo.init(tmp_path / "repo")
+    r.install()
+    spend.claude(r.path, "2026-03-01T09:10:00Z", "s1")
+    r.commit("c1", "2026-03-01T09:20:00Z")
+    out = aispend(r.path, "ingest", "--rebuild").stdout
+    assert "1 new requests, 1 in the index" in out
+    r.commit("c2", "2026-03-01T09:30:00Z")
+    assert r.receipts() == []
+    st = aispend(r.path, "status", "--json", env=at("2026-03-01T09:31:00Z")).stdout
+    assert '"billing_since": "2026-03-01T09:00:00.000Z"' in st
