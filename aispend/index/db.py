@@ -27,6 +27,18 @@ def _rollup_group(r: str) -> str:
     )
 
 
+#: The token fields every report and receipt shows, in one meaning for every tool
+#: (docs/usage.md): the roll-up's sums, the usage JSON's fields, a receipt's fields.
+TOKEN_FIELDS = (
+    "requests",
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_tokens",
+    "cache_read_tokens",
+    "reasoning_tokens",
+    "total_tokens",
+)
+
 _ROLLUP_KEY = "bucket, tool, session_id, model_key, cwd_key, unpriced"
 _ROLLUP_SUMS = (
     ("input_tokens", "{r}.input_tokens"),

@@ -18,17 +18,9 @@ from decimal import Decimal
 from typing import Any, Iterable
 
 from aispend.attribution import Claimed
+from aispend.index.db import TOKEN_FIELDS
 
 VERSION = 1
-TOKEN_FIELDS = (
-    "requests",
-    "input_tokens",
-    "output_tokens",
-    "cache_creation_tokens",
-    "cache_read_tokens",
-    "reasoning_tokens",
-    "total_tokens",
-)
 #: Receipt lines longer than this are refused when read (notes are untrusted input).
 MAX_LINE = 64 * 1024
 

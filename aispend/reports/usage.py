@@ -19,22 +19,12 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, Callable
 
+from aispend.index.db import TOKEN_FIELDS
 from aispend.reports.timerange import DayRange, zone_name
 
 GROUPS = ("day", "week", "month", "model", "session", "repo", "tool")
 TOOLS = ("claude", "codex")
-FIELDS = (
-    "requests",
-    "input_tokens",
-    "output_tokens",
-    "cache_creation_tokens",
-    "cache_read_tokens",
-    "reasoning_tokens",
-    "total_tokens",
-    "cost_usd",
-    "unpriced_tokens",
-    "unpriced_models",
-)
+FIELDS = (*TOKEN_FIELDS, "cost_usd", "unpriced_tokens", "unpriced_models")
 _BUCKET_MS = 15 * 60 * 1000  # every UTC offset in use is a multiple of 15 minutes
 
 

@@ -16,16 +16,6 @@ from tests.logbuilder import Logs
 ONE = 10_500_000  # nano-dollars of one default request
 
 
-@pytest.fixture
-def spend(logs: Logs) -> Spend:
-    return Spend(logs)
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Repo:
-    r = Repo.init(tmp_path / "repo")
-    r.install()
-    return r
 
 
 def nusd(s: str | None) -> int:

@@ -14,10 +14,6 @@ from tests.gitutil import Repo, Spend, at
 from tests.logbuilder import Logs
 
 
-@pytest.fixture
-def spend(logs: Logs) -> Spend:
-    return Spend(logs)
-
 
 def commit_with_editor(r: Repo, tmp_path: Path, when: str) -> str:
     """Commit through a real editor step: the 'editor' saves what it was shown."""
