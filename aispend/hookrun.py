@@ -173,7 +173,8 @@ def _branch(repo: git.Repo) -> str | None:
 # -- receipts ----------------------------------------------------------------
 
 
-def _scope(conn: Any, repo: git.Repo, until_ms: int, skew: bool = True) -> Any:
+def scope_for(conn: Any, repo: git.Repo, until_ms: int, skew: bool = True) -> Any:
+    """Where and when a commit in ``repo`` at ``until_ms`` may claim usage (creating a missing install record)."""
     from aispend.attribution import SKEW_MS, Scope
 
     key = str(repo.common_dir)
@@ -261,7 +262,7 @@ def receipt_for_commit(conn: Any, repo: git.Repo, commit: git.Commit) -> str | N
     """A new commit: claim what its worktree spent up to its time, and receipt it."""
     from aispend import attribution
 
-    scope = _scope(conn, repo, commit.committed_s * 1000)
+    scope = scope_for(conn, repo, commit.committed_s * 1000)
     claimed = attribution.claim(conn, scope, commit.sha)
     return write_receipt(conn, repo, commit, claimed)
 
@@ -304,7 +305,7 @@ def catch_up(conn: Any) -> None:
         # time (no skew allowance: usage since then belongs to the commits after it).
         claimed = attribution.claimed_by(conn, commit.sha)
         if not claimed:
-            scope = _scope(conn, repo, commit.committed_s * 1000, skew=False)
+            scope = scope_for(conn, repo, commit.committed_s * 1000, skew=False)
             claimed = attribution.claim(conn, scope, commit.sha)
         write_receipt(conn, repo, commit, claimed)
         p.unlink(missing_ok=True)
@@ -403,7 +404,7 @@ def carry(conn: Any, repo: git.Repo, commit: git.Commit, olds: list[str], claim_
         carried.extend(_valid_receipts(repo, old))
     claimed = []
     if claim_new:
-        scope = _scope(conn, repo, commit.committed_s * 1000)
+        scope = scope_for(conn, repo, commit.committed_s * 1000)
         claimed = attribution.claim(conn, scope, commit.sha)
     write_receipt(conn, repo, commit, claimed, carried)
 
@@ -453,7 +454,7 @@ def prepare_commit_msg(args: list[str]) -> None:
             return  # no editor: comment lines would stay in the message
         from aispend import attribution
 
-        scope = _scope(conn, repo, clock.now_ms())
+        scope = scope_for(conn, repo, clock.now_ms())
         preview = attribution.candidates(conn, scope)
     finally:
         conn.close()

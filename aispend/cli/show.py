@@ -49,7 +49,8 @@ def render(view: dict[str, Any], out: Any) -> None:
         return
     t = view["totals"]
     say(f"commit {sha[:12]}  author {clean(view['author'])}")
-    say(f"AI spend ${t['cost_usd']:,.4f}  ·  {t['total_tokens']:,} tokens in {t['requests']:,} requests")
+    n = t["requests"]
+    say(f"AI spend ${t['cost_usd']:,.4f}  ·  {t['total_tokens']:,} tokens in {n:,} request{'s' if n != 1 else ''}")
     fed = t["input_tokens"] + t["cache_creation_tokens"] + t["cache_read_tokens"]
     hit = f"{100 * t['cache_read_tokens'] / fed:.0f}%" if fed else "n/a"
     say(

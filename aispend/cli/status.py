@@ -26,7 +26,7 @@ def status(
         if installed is not None:
             from aispend import clock
 
-            pending = attribution.candidates(conn, hookrun._scope(conn, repo, clock.now_ms()))
+            pending = attribution.candidates(conn, hookrun.scope_for(conn, repo, clock.now_ms()))
         last = conn.execute(
             "SELECT commit_sha, line FROM receipts WHERE repo = ? ORDER BY written_ms DESC, rowid DESC LIMIT 1",
             (str(repo.common_dir),),
