@@ -79,8 +79,9 @@ def _prefixes(worktree: Path) -> list[str]:
     return out
 
 
-def candidates(conn: sqlite3.Connection, scope: Scope) -> list[Claimed]:
-    """The unclaimed requests ``scope`` would claim now, oldest first."""
+def candidates(conn: sqlite3.Connection, scope: Scope, any_branch: bool = False) -> list[Claimed]:
+    """The unclaimed requests ``scope`` would claim now, oldest first (``any_branch``: whatever
+    branch they were made on, to tell how much waits for commits on other branches)."""
     prefixes = _prefixes(scope.worktree)
     where_cwd = " OR ".join(f"cwd = ?{2 * i + 1} OR substr(cwd, 1, length(?{2 * i + 2})) = ?{2 * i + 2}" for i in range(len(prefixes)))
     params: list[object] = []
@@ -98,7 +99,7 @@ def candidates(conn: sqlite3.Connection, scope: Scope) -> list[Claimed]:
     out = []
     for row in conn.execute(sql, params):
         cwd, branch = row[12], row[13]
-        if not _branch_ok(branch, scope.branch) or nested.inside_nested(cwd):
+        if not (any_branch or _branch_ok(branch, scope.branch)) or nested.inside_nested(cwd):
             continue
         out.append(Claimed(*row[:12]))
     return out

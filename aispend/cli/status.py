@@ -23,10 +23,14 @@ def status(
         hooks = hooks_state(repo)
         installed = attribution.install_window(conn, str(repo.common_dir))
         pending: list[attribution.Claimed] = []
+        elsewhere: list[attribution.Claimed] = []
         if installed is not None:
             from aispend import clock
 
-            pending = attribution.candidates(conn, hookrun.scope_for(conn, repo, clock.now_ms()))
+            scope = hookrun.scope_for(conn, repo, clock.now_ms())
+            pending = attribution.candidates(conn, scope)
+            mine = {c.key for c in pending}
+            elsewhere = [c for c in attribution.candidates(conn, scope, any_branch=True) if c.key not in mine]
         last = conn.execute(
             "SELECT commit_sha, line FROM receipts WHERE repo = ? ORDER BY written_ms DESC, rowid DESC LIMIT 1",
             (str(repo.common_dir),),
@@ -60,6 +64,10 @@ def status(
             "cost_usd": round(next_cost / 1e9, 6),
             "unpriced_tokens": sum(c.total_tokens for c in pending if c.cost_nusd is None),
         },
+        "other_branches": {
+            "requests": len(elsewhere),
+            "cost_usd": round(sum(c.cost_nusd or 0 for c in elsewhere) / 1e9, 6),
+        },
         "last_receipt": {"commit": last[0], "cost_usd": float(last_cost) if last_cost else 0.0} if last else None,
     }
     if as_json:
@@ -79,5 +87,9 @@ def status(
             say(f"next commit will carry ${n['cost_usd']:,.4f}: {n['requests']:,} requests, {n['sessions']} sessions, {n['total_tokens']:,} tokens")
         else:
             say("next commit will carry nothing (no unclaimed usage in this worktree)")
+    if elsewhere:
+        o = data["other_branches"]
+        n = o["requests"]
+        say(f"waiting for commits on other branches: {n:,} request{'s' if n != 1 else ''}, ${o['cost_usd']:,.4f}")
     if last:
         say(f"last receipt: {last[0][:12]} (${float(last_cost or 0):,.4f})")
