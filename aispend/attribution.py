@@ -79,9 +79,14 @@ def _prefixes(worktree: Path) -> list[str]:
     return out
 
 
-def candidates(conn: sqlite3.Connection, scope: Scope, any_branch: bool = False) -> list[Claimed]:
-    """The unclaimed requests ``scope`` would claim now, oldest first (``any_branch``: whatever
-    branch they were made on, to tell how much waits for commits on other branches)."""
+def candidates(conn: sqlite3.Connection, scope: Scope) -> list[Claimed]:
+    """The unclaimed requests ``scope`` would claim now, oldest first."""
+    return split_by_branch(conn, scope)[0]
+
+
+def split_by_branch(conn: sqlite3.Connection, scope: Scope) -> tuple[list[Claimed], list[Claimed]]:
+    """The unclaimed requests of the worktree and window: those ``scope`` would claim now, and
+    those waiting for a commit on the branch they were made on; each oldest first."""
     prefixes = _prefixes(scope.worktree)
     where_cwd = " OR ".join(f"cwd = ?{2 * i + 1} OR substr(cwd, 1, length(?{2 * i + 2})) = ?{2 * i + 2}" for i in range(len(prefixes)))
     params: list[object] = []
@@ -96,13 +101,14 @@ def candidates(conn: sqlite3.Connection, scope: Scope, any_branch: bool = False)
     )
     params += [scope.since_ms, scope.until_ms]
     nested = _NestedCheck(scope.worktree, prefixes)
-    out = []
+    here: list[Claimed] = []
+    elsewhere: list[Claimed] = []
     for row in conn.execute(sql, params):
         cwd, branch = row[12], row[13]
-        if not (any_branch or _branch_ok(branch, scope.branch)) or nested.inside_nested(cwd):
+        if nested.inside_nested(cwd):
             continue
-        out.append(Claimed(*row[:12]))
-    return out
+        (here if _branch_ok(branch, scope.branch) else elsewhere).append(Claimed(*row[:12]))
+    return here, elsewhere
 
 
 def _branch_ok(logged: str | None, committing: str | None) -> bool:

@@ -175,11 +175,11 @@ def _branch(repo: git.Repo) -> str | None:
 
 def scope_for(conn: Any, repo: git.Repo, until_ms: int, skew: bool = True) -> Any:
     """Where and when a commit in ``repo`` at ``until_ms`` may claim usage (creating a missing install record)."""
-    from aispend.attribution import SKEW_MS, Scope
+    from aispend.attribution import SKEW_MS, Scope, install_window
 
     key = str(repo.common_dir)
-    row = conn.execute("SELECT since_ms FROM installs WHERE repo = ?", (key,)).fetchone()
-    if row is None:
+    since = install_window(conn, key)
+    if since is None:
         # Hooks without an install record (data dir wiped or hooks copied): bill from now on.
         now = clock.now_ms()
         from aispend.index.db import transaction
@@ -189,23 +189,17 @@ def scope_for(conn: Any, repo: git.Repo, until_ms: int, skew: bool = True) -> An
                 "INSERT OR IGNORE INTO installs (repo, installed_ms, since_ms) VALUES (?, ?, ?)", (key, now, now)
             )
         log(f"{key}: no install record; billing usage from now on")
-        row = (now,)
-    return Scope(repo=key, worktree=repo.worktree, branch=_branch(repo), since_ms=int(row[0]), until_ms=until_ms + (SKEW_MS if skew else 0))
+        since = now
+    return Scope(repo=key, worktree=repo.worktree, branch=_branch(repo), since_ms=since, until_ms=until_ms + (SKEW_MS if skew else 0))
 
 
 def _prompts(conn: Any, claimed: list[Any], until_ms: int) -> dict[tuple[str, str], tuple[int, str | None]]:
     """Per session: how many prompts up to ``until_ms``, and the digest chain over them."""
-    import hashlib
+    from aispend.index.ingest import prompt_chain
 
     out: dict[tuple[str, str], tuple[int, str | None]] = {}
     for tool, sid in {(c.tool, c.session_id) for c in claimed}:
-        chain = b""
-        n = 0
-        for (h,) in conn.execute(
-            "SELECT sha256 FROM prompts WHERE session_id = ? AND ts_ms <= ? ORDER BY ts_ms, key", (sid, until_ms)
-        ):
-            chain = hashlib.sha256(chain + bytes.fromhex(h)).digest()
-            n += 1
+        n, chain = prompt_chain(conn, sid, until_ms)
         out[(tool, sid)] = (n, "sha256:" + chain.hex() if n else None)
     return out
 
@@ -221,6 +215,7 @@ def write_receipt(
     carried = carried or []
     if not claimed and not carried:
         return None
+    from aispend.attribution import SKEW_MS
     from aispend.receipts import model, signing
 
     pricing_ids = sorted({c.pricing_id for c in claimed if c.pricing_id})
@@ -235,7 +230,7 @@ def write_receipt(
         author=commit.author_email,
         committed_s=commit.committed_s,
         claimed=claimed,
-        prompts=_prompts(conn, claimed, commit.committed_s * 1000 + 120_000),
+        prompts=_prompts(conn, claimed, commit.committed_s * 1000 + SKEW_MS),
         carried=[r for _, r in carried],
         carried_digests=[d for d, _ in carried],
         pricing=",".join(pricing_ids),
@@ -342,17 +337,14 @@ def post_commit() -> None:
             receipt_for_commit(conn, repo, commit)
         except Exception as e:
             queue_pending(repo, commit.sha)
-            if _busy(e):
+            from aispend.index.db import is_busy
+
+            if is_busy(e):
                 log(f"post-commit {commit.sha[:12]}: index unavailable ({e}); queued")
                 return
             raise
     finally:
         conn.close()
-
-
-def _busy(e: BaseException) -> bool:
-    text = str(e).lower()
-    return "locked" in text or "busy" in text
 
 
 def cherry_pick_source(repo: git.Repo, commit: git.Commit) -> str | None:

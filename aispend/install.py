@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import sqlite3
 import sys
 from dataclasses import dataclass, field
 from importlib import resources
@@ -180,16 +181,13 @@ def hooks_state(repo: git.Repo) -> dict[str, str]:
     return out
 
 
-def record_install(conn: "object", repo: git.Repo, backfill_ms: int | None, trailer: bool) -> tuple[int, bool]:
+def record_install(conn: sqlite3.Connection, repo: git.Repo, backfill_ms: int | None, trailer: bool) -> tuple[int, bool]:
     """Remember when billing starts for ``repo``; return (since_ms, first install?).
 
     Reinstalling keeps the original start unless ``backfill_ms`` is given.
     """
-    import sqlite3
-
     from aispend.index.db import transaction
 
-    assert isinstance(conn, sqlite3.Connection)
     now = clock.now_ms()
     key = str(repo.common_dir)
     with transaction(conn):

@@ -27,10 +27,7 @@ def status(
         if installed is not None:
             from aispend import clock
 
-            scope = hookrun.scope_for(conn, repo, clock.now_ms())
-            pending = attribution.candidates(conn, scope)
-            mine = {c.key for c in pending}
-            elsewhere = [c for c in attribution.candidates(conn, scope, any_branch=True) if c.key not in mine]
+            pending, elsewhere = attribution.split_by_branch(conn, hookrun.scope_for(conn, repo, clock.now_ms()))
         last = conn.execute(
             "SELECT commit_sha, line FROM receipts WHERE repo = ? ORDER BY written_ms DESC, rowid DESC LIMIT 1",
             (str(repo.common_dir),),
@@ -61,12 +58,12 @@ def status(
             "requests": len(pending),
             "sessions": len({(c.tool, c.session_id) for c in pending}),
             "total_tokens": sum(c.total_tokens for c in pending),
-            "cost_usd": round(next_cost / 1e9, 6),
+            "cost_usd": model.usd_number(next_cost),
             "unpriced_tokens": sum(c.total_tokens for c in pending if c.cost_nusd is None),
         },
         "other_branches": {
             "requests": len(elsewhere),
-            "cost_usd": round(sum(c.cost_nusd or 0 for c in elsewhere) / 1e9, 6),
+            "cost_usd": model.usd_number(sum(c.cost_nusd or 0 for c in elsewhere)),
         },
         "last_receipt": {"commit": last[0], "cost_usd": float(last_cost) if last_cost else 0.0} if last else None,
     }

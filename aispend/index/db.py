@@ -244,10 +244,10 @@ def connect(path: Path | None = None, *, readonly: bool = False, timeout: float 
                 conn.close()
             # Switching a new index to WAL, or creating it, while another process
             # does the same is "locked" without waiting on the busy handler: retry.
-            if _is_busy(e) and time.monotonic() < deadline:
+            if is_busy(e) and time.monotonic() < deadline:
                 time.sleep(0.05)
                 continue
-            if _is_busy(e):
+            if is_busy(e):
                 raise IndexBusy(f"the index {path} is busy: another aispend has held it for {timeout:.0f} s") from None
             raise AispendError(f"cannot open the index {path}: {e}") from None
         except sqlite3.DatabaseError as e:
@@ -262,7 +262,8 @@ class IndexBusy(AispendError):
     """Another process held the index longer than we would wait."""
 
 
-def _is_busy(e: sqlite3.OperationalError) -> bool:
+def is_busy(e: BaseException) -> bool:
+    """Another process holds the database (SQLite says "locked" or "busy")."""
     text = str(e).lower()
     return "locked" in text or "busy" in text
 

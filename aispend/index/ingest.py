@@ -274,13 +274,23 @@ def _write(conn: sqlite3.Connection, outcomes: list[FileOutcome], stats: IngestS
         rollup_new(conn)
 
 
-def _update_prompt_digest(conn: sqlite3.Connection, session_id: str) -> None:
-    """sha256 chain over the session's prompt hashes in time order (texts are never stored)."""
+def prompt_chain(conn: sqlite3.Connection, session_id: str, until_ms: int | None = None) -> tuple[int, bytes]:
+    """How many prompts a session had (up to ``until_ms``), and the sha256 chain
+    h = sha256(h + sha256(prompt)) over them in time order (texts are never stored)."""
     digest = b""
     n = 0
-    for (h,) in conn.execute("SELECT sha256 FROM prompts WHERE session_id = ? ORDER BY ts_ms, key", (session_id,)):
+    rows = conn.execute(
+        "SELECT sha256 FROM prompts WHERE session_id = ? AND ts_ms <= ? ORDER BY ts_ms, key",
+        (session_id, until_ms if until_ms is not None else 2**62),
+    )
+    for (h,) in rows:
         digest = hashlib.sha256(digest + bytes.fromhex(h)).digest()
         n += 1
+    return n, digest
+
+
+def _update_prompt_digest(conn: sqlite3.Connection, session_id: str) -> None:
+    n, digest = prompt_chain(conn, session_id)
     conn.execute(
         "UPDATE sessions SET prompt_count = ?, prompt_digest = ? WHERE session_id = ?", (n, digest.hex(), session_id)
     )

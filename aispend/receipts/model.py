@@ -43,6 +43,11 @@ def usd(nusd: int) -> str:
     return s
 
 
+def usd_number(nusd: int) -> float:
+    """Nano-dollars as the JSON number commands print (6 decimals); receipts keep strings."""
+    return round(nusd / 1e9, 6)
+
+
 def nusd_of(value: object) -> int | None:
     """A receipt's decimal money string back to nano-dollars; None when it is not one."""
     if not isinstance(value, str) or not value or len(value) > 40:

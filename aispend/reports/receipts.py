@@ -15,7 +15,7 @@ from aispend import git
 from aispend.errors import AispendError
 from aispend.notes import store
 from aispend.receipts import keys, verify
-from aispend.receipts.model import TOKEN_FIELDS, nusd_of
+from aispend.receipts.model import TOKEN_FIELDS, nusd_of, usd_number
 
 #: Worst first: a commit's status is the worst of its receipts'.
 _RANK = [verify.INVALID, verify.UNKNOWN, verify.UNSIGNED, verify.UNVERIFIED, verify.VALID]
@@ -78,8 +78,7 @@ def worst(statuses: list[str]) -> str:
 
 def money(value: object) -> float:
     """A receipt's decimal string as the JSON number commands print (6 decimals)."""
-    n = nusd_of(value)
-    return round((n or 0) / 1e9, 6)
+    return usd_number(nusd_of(value) or 0)
 
 
 def totals_of(receipts: list[dict[str, Any]]) -> dict[str, Any]:
@@ -91,7 +90,7 @@ def totals_of(receipts: list[dict[str, Any]]) -> dict[str, Any]:
         for f in out:
             out[f] += t[f]
         cost += nusd_of(t["cost_usd"]) or 0
-    out["cost_usd"] = round(cost / 1e9, 6)
+    out["cost_usd"] = usd_number(cost)
     return out
 
 
