@@ -100,7 +100,7 @@ def split_by_branch(conn: sqlite3.Connection, scope: Scope) -> tuple[list[Claime
         f"WHERE ({where_cwd}) ORDER BY ts_ms, key"
     )
     params += [scope.since_ms, scope.until_ms]
-    nested = _NestedCheck(scope.worktree, prefixes)
+    nested = _NestedCheck(prefixes)
     here: list[Claimed] = []
     elsewhere: list[Claimed] = []
     for row in conn.execute(sql, params):
@@ -120,7 +120,7 @@ def _branch_ok(logged: str | None, committing: str | None) -> bool:
 class _NestedCheck:
     """Is a directory under the worktree inside a nested repository (a ``.git`` below the top)?"""
 
-    def __init__(self, worktree: Path, prefixes: list[str]) -> None:
+    def __init__(self, prefixes: list[str]) -> None:
         self.prefixes = [p.rstrip("/") for p in prefixes]
         self.cache: dict[str, bool] = {}
 
@@ -169,12 +169,6 @@ def claimed_by(conn: sqlite3.Connection, commit_sha: str) -> list[Claimed]:
         (commit_sha,),
     ).fetchall()
     return [Claimed(*row) for row in rows]
-
-
-def release(conn: sqlite3.Connection, commit_sha: str) -> int:
-    """Give back the claims of a commit that got no receipt; how many were released."""
-    with transaction(conn):
-        return conn.execute("DELETE FROM claims WHERE commit_sha = ?", (commit_sha,)).rowcount
 
 
 def install_window(conn: sqlite3.Connection, repo: str) -> int | None:

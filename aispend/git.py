@@ -25,11 +25,11 @@ class GitError(AispendError):
     """A git command failed (its stderr's first line is the message)."""
 
 
-def run(args: Sequence[str], cwd: Path | str | None = None, *, input: bytes | None = None, check: bool = True, env: dict[str, str] | None = None) -> str:
+def run(args: Sequence[str], cwd: Path | str | None = None, *, input: bytes | None = None, check: bool = True) -> str:
     """Run ``git ARGS`` and return its stdout (text, trailing newline kept)."""
     try:
         p = subprocess.run(
-            ["git", *args], cwd=cwd, input=input, capture_output=True, env=env, check=False
+            ["git", *args], cwd=cwd, input=input, capture_output=True, check=False
         )
     except FileNotFoundError:
         raise GitError("git is not installed (or not on PATH)") from None
