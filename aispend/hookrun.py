@@ -1,16 +1,20 @@
 """The lean entry the hook shims call: ``python -m aispend.hookrun HOOK [ARGS...]``.
 
+``drain GIT_DIR`` builds the receipts of what post-commit and post-rewrite queued
+(the shims queue in shell and start it in the background, so a commit does not
+wait); ``prepare-commit-msg`` previews the spend in the message being edited;
+``post-commit`` / ``post-rewrite`` called directly (hook frameworks) queue and
+drain in the foreground.
+
 It imports only what a commit needs (no typer, rich, pydantic or pygit2) and it
 never fails a commit: every error is caught, logged to ``hooks.log`` in the data
-dir, and the exit status is 0. Work has a hard time budget: new log lines are
-indexed newest file first until the budget is spent, the rest waits for the
-next commit; an index held by another process is waited on briefly, then the
-commit is queued (``pending/``) and receipted by the next hook run.
+dir, and the exit status is 0. Reading new log lines has a time budget (newest
+file first; the rest waits for the next run); an index held by another process
+is waited on, then the queue is left for the next commit's drain.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -21,9 +25,9 @@ from aispend import __version__, clock, git
 from aispend.paths import data_dir
 
 #: Seconds a hook may spend reading new log lines (env AISPEND_HOOK_BUDGET).
-INGEST_BUDGET_S = 2.0
+INGEST_BUDGET_S = 10.0
 #: Seconds a hook waits for an index held by another process (env AISPEND_HOOK_BUSY_WAIT).
-BUSY_WAIT_S = 2.0
+BUSY_WAIT_S = 10.0
 TRAILER = "AI-Spend"
 _LOG_MAX = 1 << 20
 
@@ -36,10 +40,14 @@ def main(argv: list[str] | None = None) -> int:
             return 0  # switched off for this command
         if hook == "prepare-commit-msg":
             prepare_commit_msg(args[1:])
-        elif hook == "post-commit":
-            post_commit()
-        elif hook == "post-rewrite":
-            post_rewrite(args[1] if len(args) > 1 else "", sys.stdin.read())
+        elif hook == "drain":
+            drain(Path(args[1]))
+        elif hook in ("post-commit", "post-rewrite"):
+            # Called directly (a hook framework, 'aispend hook'): queue and drain here.
+            stdin = sys.stdin.read() if hook == "post-rewrite" else ""
+            git_dir, body = gather(hook, args[1:], stdin)
+            enqueue(git_dir, hook, body)
+            drain(git_dir)
         else:
             log(f"unknown hook {hook!r}")
     except BaseException as e:  # noqa: BLE001 - a hook never fails a commit
@@ -100,29 +108,19 @@ def _ingest(conn: Any) -> None:
 # -- what kind of commit is this -------------------------------------------
 
 
-def _last_reflog_message(repo: git.Repo) -> str | None:
-    """The message of HEAD's newest reflog entry (written before post-commit runs)."""
-    try:
-        with open(repo.git_dir / "logs" / "HEAD", "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            size = fh.tell()
-            fh.seek(max(0, size - 8192))
-            tail = fh.read().decode("utf-8", "replace")
-    except OSError:
+def _reflog_action(facts: dict[str, str]) -> str | None:
+    """The command that made the entry's commit, from the HEAD reflog line git wrote just
+    before running the hook (``commit``, ``commit (amend)``, ``rebase (pick)``...);
+    None when the reflog is off or its last entry is not this commit."""
+    line = facts.get("reflog", "")
+    ids, _, msg = line.partition("\t")
+    parts = ids.split()
+    if len(parts) < 2 or (facts.get("head") and parts[1] != facts["head"]):
         return None
-    lines = [x for x in tail.split("\n") if x]
-    if not lines:
-        return None
-    _, _, msg = lines[-1].partition("\t")
-    return msg
+    return msg.partition(":")[0].strip()
 
 
-def rebasing(repo: git.Repo) -> bool:
-    gd = repo.git_dir
-    return (gd / "rebase-merge").is_dir() or (gd / "rebase-apply").is_dir()
-
-
-def commit_kind(repo: git.Repo) -> str:
+def commit_kind(facts: dict[str, str]) -> str:
     """``commit``, ``amend``, ``rebase``, ``cherry-pick``, ``revert`` or ``other``.
 
     git runs post-commit for the commits its sequencer makes too (rebase,
@@ -130,14 +128,11 @@ def commit_kind(repo: git.Repo) -> str:
     just wrote says which command made the commit; the state files are the
     fallback when the reflog is off (docs/hooks.md has the table).
     """
-    msg = _last_reflog_message(repo)
-    action = msg.partition(":")[0].strip() if msg is not None else None
-    if rebasing(repo):
+    action = _reflog_action(facts)
+    if facts.get("rebasing") == "1":
         # New work committed at an 'edit' stop is a commit of its own; everything
         # else is the rebase's, carried by post-rewrite when it finishes.
-        if action == "commit" and (repo.git_dir / "rebase-merge" / "amend").exists():
-            return "commit"
-        return "rebase"
+        return "commit" if action == "commit" and facts.get("edit_stop") == "1" else "rebase"
     if action is not None:
         if action in ("commit", "commit (initial)", "commit (merge)"):
             return "commit"
@@ -150,31 +145,33 @@ def commit_kind(repo: git.Repo) -> str:
         if action.startswith("rebase") or action.startswith("pull"):
             return "rebase"
         return "other"
-    if (repo.git_dir / "CHERRY_PICK_HEAD").exists():
-        return "cherry-pick"
-    if (repo.git_dir / "REVERT_HEAD").exists():
-        return "revert"
-    return "commit"
+    return "cherry-pick" if facts.get("cherry_pick_head") else "commit"
 
 
-def _branch(repo: git.Repo) -> str | None:
-    """HEAD's branch, read from the HEAD file (no process); None when detached."""
+def branch_of(headref: str) -> str | None:
+    """The branch a HEAD file names (``ref: refs/heads/x``); None when detached."""
+    headref = headref.strip()
+    if headref.startswith("ref: refs/heads/"):
+        return headref[len("ref: refs/heads/") :]
+    if headref.startswith("ref: "):
+        return headref[5:]
+    return None
+
+
+def head_branch(repo: git.Repo) -> str | None:
+    """This worktree's branch now, read from its HEAD file (no process)."""
     try:
-        head = (repo.git_dir / "HEAD").read_text(encoding="utf-8").strip()
+        return branch_of((repo.git_dir / "HEAD").read_text(encoding="utf-8"))
     except OSError:
         return git.current_branch(repo)
-    if head.startswith("ref: refs/heads/"):
-        return head[len("ref: refs/heads/") :]
-    if head.startswith("ref: "):
-        return head[5:]
-    return None
 
 
 # -- receipts ----------------------------------------------------------------
 
 
-def scope_for(conn: Any, repo: git.Repo, until_ms: int, skew: bool = True) -> Any:
-    """Where and when a commit in ``repo`` at ``until_ms`` may claim usage (creating a missing install record)."""
+def scope_for(conn: Any, repo: git.Repo, until_ms: int, branch: str | None, skew: bool = True) -> Any:
+    """Where and when a commit in ``repo`` on ``branch`` at ``until_ms`` may claim usage
+    (creating a missing install record)."""
     from aispend.attribution import SKEW_MS, Scope, install_window
 
     key = str(repo.common_dir)
@@ -190,7 +187,7 @@ def scope_for(conn: Any, repo: git.Repo, until_ms: int, skew: bool = True) -> An
             )
         log(f"{key}: no install record; billing usage from now on")
         since = now
-    return Scope(repo=key, worktree=repo.worktree, branch=_branch(repo), since_ms=since, until_ms=until_ms + (SKEW_MS if skew else 0))
+    return Scope(repo=key, worktree=repo.worktree, branch=branch, since_ms=since, until_ms=until_ms + (SKEW_MS if skew else 0))
 
 
 def _prompts(conn: Any, claimed: list[Any], until_ms: int) -> dict[tuple[str, str], tuple[int, str | None]]:
@@ -253,116 +250,225 @@ def write_receipt(
     return line
 
 
-def receipt_for_commit(conn: Any, repo: git.Repo, commit: git.Commit) -> str | None:
+def receipt_for_commit(conn: Any, repo: git.Repo, commit: git.Commit, branch: str | None) -> str | None:
     """A new commit: claim what its worktree spent up to its time, and receipt it."""
     from aispend import attribution
 
-    scope = scope_for(conn, repo, commit.committed_s * 1000)
+    scope = scope_for(conn, repo, commit.committed_s * 1000, branch)
     claimed = attribution.claim(conn, scope, commit.sha)
     return write_receipt(conn, repo, commit, claimed)
 
 
-# -- pending commits (the index was busy) -----------------------------------
+# -- the queue ----------------------------------------------------------------
+#
+# post-commit and post-rewrite only write down the facts of the moment in
+# ``<git dir>/aispend-queue`` (the shim does it in shell: a few file reads and one
+# git process) and start ``hookrun drain`` in the background: the commit does not
+# wait. The drain takes the queue's lock and handles the entries in the order they
+# were written, so a commit never claims usage that belongs to the one before it,
+# however fast they follow each other.
+
+QUEUE = "aispend-queue"
 
 
-def _pending_dir() -> Path:
-    return data_dir() / "pending"
-
-
-def queue_pending(repo: git.Repo, sha: str) -> None:
-    d = _pending_dir()
-    d.mkdir(parents=True, exist_ok=True, mode=0o700)
-    (d / f"{sha}.json").write_text(json.dumps({"worktree": str(repo.worktree), "commit": sha}), encoding="utf-8")
-
-
-def catch_up(conn: Any) -> None:
-    """Receipt the commits an earlier hook had to leave (oldest first)."""
-    d = _pending_dir()
+def _read(path: Path) -> str:
     try:
-        entries = sorted(d.glob("*.json"))
+        return path.read_text(encoding="utf-8", errors="replace")
     except OSError:
-        return
-    todo = []
-    for p in entries:
-        try:
-            item = json.loads(p.read_text(encoding="utf-8"))
-            repo = git.find_repo(item["worktree"])
-            commit = git.read_commit(repo, item["commit"])
-        except Exception as e:  # noqa: BLE001 - a vanished worktree or commit: drop it
-            log(f"pending {p.name}: dropped ({e})")
-            p.unlink(missing_ok=True)
-            continue
-        todo.append((commit.committed_s, p, repo, commit))
-    from aispend import attribution
-
-    for _, p, repo, commit in sorted(todo, key=lambda t: t[0]):
-        # Claims taken before the hook failed stand; otherwise claim up to the commit's own
-        # time (no skew allowance: usage since then belongs to the commits after it).
-        claimed = attribution.claimed_by(conn, commit.sha)
-        if not claimed:
-            scope = scope_for(conn, repo, commit.committed_s * 1000, skew=False)
-            claimed = attribution.claim(conn, scope, commit.sha)
-        write_receipt(conn, repo, commit, claimed)
-        p.unlink(missing_ok=True)
+        return ""
 
 
-# -- the hooks ----------------------------------------------------------------
-
-
-def post_commit() -> None:
+def gather(hook: str, args: list[str], stdin: str = "") -> tuple[Path, str]:
+    """The facts the shim records, gathered in Python (``aispend hook``, hook frameworks)."""
     repo = git.find_repo()
-    kind = commit_kind(repo)
-    if kind in ("amend", "rebase", "revert", "other"):
-        return  # amend and rebase: post-rewrite carries; revert: no usage of its own
-    commit = git.read_commit(repo, "HEAD")
+    gd = repo.git_dir
+    head = git.ok(["rev-parse", "-q", "--verify", "HEAD"], repo.worktree) or ""
+    reflog = [x for x in _read(gd / "logs" / "HEAD").splitlines() if x]
+    facts = {
+        "hook": hook,
+        "worktree": str(repo.worktree),
+        "head": head,
+        "headref": _read(gd / "HEAD").strip(),
+        "reflog": reflog[-1] if reflog else "",
+        "rebasing": "1" if (gd / "rebase-merge").is_dir() or (gd / "rebase-apply").is_dir() else "",
+        "edit_stop": "1" if (gd / "rebase-merge" / "amend").is_file() else "",
+        "cherry_pick_head": _read(gd / "CHERRY_PICK_HEAD").strip(),
+        "todo": (_read(gd / "sequencer" / "todo").splitlines() or [""])[0],
+        "args": " ".join(args),
+    }
+    body = "".join(f"{k}={v}\n" for k, v in facts.items()) + "--\n" + stdin
+    return gd, body
+
+
+def enqueue(git_dir: Path, hook: str, body: str) -> Path:
+    """Add an entry to the queue (named by a counter, so entries sort in the order written)."""
+    q = git_dir / QUEUE
+    q.mkdir(exist_ok=True)
+    try:
+        n = int(_read(q / ".seq").strip() or 0) + 1
+    except ValueError:
+        n = 1
+    (q / ".seq").write_text(f"{n}\n", encoding="utf-8")
+    path = q / f"{n:012d}.{hook}"
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(body, encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def parse_entry(text: str) -> tuple[dict[str, str], str]:
+    head, _, body = text.partition("--\n")
+    facts = {}
+    for line in head.splitlines():
+        k, sep, v = line.partition("=")
+        if sep:
+            facts[k] = v
+    return facts, body
+
+
+def entries(q: Path) -> list[Path]:
+    try:
+        return sorted(p for p in q.iterdir() if p.name[:1].isdigit() and not p.name.endswith(".tmp"))
+    except OSError:
+        return []
+
+
+def drain(git_dir: Path) -> None:
+    """Handle every queued entry of a worktree, in order; return when the queue is empty.
+
+    One drain at a time per worktree (a lock); another one that finds the lock taken
+    leaves, since the holder looks again for entries before it goes.
+    """
+    q = git_dir / QUEUE
+    if not q.is_dir():
+        return
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): best effort, one pass
+        _drain_locked(q)
+        return
+    while True:
+        with open(q / ".lock", "a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return  # another drain is at work: it will see our entries
+            (q / ".pid").write_text(str(os.getpid()), encoding="utf-8")
+            try:
+                done = _drain_locked(q)
+            finally:
+                (q / ".pid").unlink(missing_ok=True)
+        if not done or not entries(q):
+            return
+
+
+def _drain_locked(q: Path) -> bool:
+    """Handle the entries; False when the index stayed busy (they wait for the next drain)."""
+    from aispend.index.db import is_busy
+
+    if not entries(q):
+        return True
     try:
         conn = _open_index()
     except Exception as e:  # noqa: BLE001
-        if kind == "commit":
-            queue_pending(repo, commit.sha)
-        log(f"post-commit {commit.sha[:12]}: index unavailable ({e}); queued")
-        return
+        log(f"queue {q}: index unavailable ({e}); entries wait for the next commit")
+        return False
     try:
-        if kind == "cherry-pick":
-            source = cherry_pick_source(repo, commit)
-            if source:
-                carry(conn, repo, commit, [source], claim_new=False)
-            return
-        try:
-            _ingest(conn)
-            catch_up(conn)
-        except Exception as e:  # noqa: BLE001 - claim from what is indexed
-            log(f"post-commit: ingest skipped: {type(e).__name__}: {e}")
-        try:
-            receipt_for_commit(conn, repo, commit)
-        except Exception as e:
-            queue_pending(repo, commit.sha)
-            from aispend.index.db import is_busy
+        while todo := entries(q):
+            try:
+                _ingest(conn)
+            except Exception as e:  # noqa: BLE001 - claim from what is indexed
+                if is_busy(e):
+                    log(f"queue: index unavailable ({e}); entries wait for the next commit")
+                    return False
+                log(f"ingest skipped: {type(e).__name__}: {e}")
+            for path in todo:
+                facts, body = parse_entry(_read(path))
+                try:
+                    handle(conn, facts, body)
+                except Exception as e:  # noqa: BLE001
+                    if is_busy(e):
+                        log(f"queue {path.name}: index unavailable ({e}); it waits for the next commit")
+                        return False
+                    import traceback
 
-            if is_busy(e):
-                log(f"post-commit {commit.sha[:12]}: index unavailable ({e}); queued")
-                return
-            raise
+                    log(f"queue {path.name}: {type(e).__name__}: {e}", detail=traceback.format_exc())
+                path.unlink(missing_ok=True)
     finally:
         conn.close()
+    return True
 
 
-def cherry_pick_source(repo: git.Repo, commit: git.Commit) -> str | None:
+def wait_idle(git_dir: Path, timeout: float = 10.0) -> bool:
+    """Wait (up to ``timeout`` s) until no drain is at work on this worktree's queue."""
+    q = git_dir / QUEUE
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pid = _read(q / ".pid").strip()
+        busy = False
+        if pid.isdigit():
+            try:
+                os.kill(int(pid), 0)
+                busy = True
+            except OSError:
+                busy = False
+        if not busy and not (entries(q) and _drainable(q)):
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def _drainable(q: Path) -> bool:
+    """Entries are waiting and a drain could take them now (not only after the next commit)."""
+    try:
+        import fcntl
+    except ImportError:
+        return False
+    with open(q / ".lock", "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    # Unlocked with entries left: a drain gave up on a busy index; they wait for the next commit.
+    return False
+
+
+# -- handling one entry -----------------------------------------------------------
+
+
+def handle(conn: Any, facts: dict[str, str], body: str) -> None:
+    hook = facts.get("hook")
+    repo = git.find_repo(facts["worktree"])
+    branch = branch_of(facts.get("headref", ""))
+    if hook == "post-commit":
+        _commit_entry(conn, repo, facts, branch)
+    elif hook == "post-rewrite":
+        kind = facts.get("args", "").split(" ")[0]
+        _rewrite_entry(conn, repo, kind, body, facts.get("rebasing") == "1", branch)
+
+
+def _commit_entry(conn: Any, repo: git.Repo, facts: dict[str, str], branch: str | None) -> None:
+    kind = commit_kind(facts)
+    if kind in ("amend", "rebase", "revert", "other"):
+        return  # amend and rebase: post-rewrite carries; revert: no usage of its own
+    commit = git.read_commit(repo, facts["head"])
+    if kind == "cherry-pick":
+        source = cherry_pick_source(repo, commit, facts)
+        if source:
+            carry(conn, repo, commit, [source], claim=False)
+        return
+    receipt_for_commit(conn, repo, commit, branch)
+
+
+def cherry_pick_source(repo: git.Repo, commit: git.Commit, facts: dict[str, str]) -> str | None:
     """The commit a cherry-pick copied: CHERRY_PICK_HEAD, else the sequencer's current pick,
     else a ``-x`` line in the message (a conflicted pick concluded by hand has none of them)."""
-    try:
-        head = (repo.git_dir / "CHERRY_PICK_HEAD").read_text(encoding="utf-8").strip()
-        if head:
-            return head
-    except OSError:
-        pass
-    try:
-        with open(repo.git_dir / "sequencer" / "todo", encoding="utf-8") as fh:
-            first = fh.readline().split()
-        if len(first) >= 2 and first[0] in ("pick", "p"):
-            return git.ok(["rev-parse", "--verify", "-q", first[1] + "^{commit}"], repo.worktree)
-    except OSError:
-        pass
+    if facts.get("cherry_pick_head"):
+        return facts["cherry_pick_head"]
+    first = facts.get("todo", "").split()
+    if len(first) >= 2 and first[0] in ("pick", "p"):
+        return git.ok(["rev-parse", "--verify", "-q", first[1] + "^{commit}"], repo.worktree)
     for line in reversed(commit.message.splitlines()):
         line = line.strip()
         if line.startswith("(cherry picked from commit ") and line.endswith(")"):
@@ -387,44 +493,33 @@ def _valid_receipts(repo: git.Repo, sha: str) -> list[tuple[str, dict[str, Any]]
     return out
 
 
-def carry(conn: Any, repo: git.Repo, commit: git.Commit, olds: list[str], claim_new: bool) -> None:
-    """Receipt ``commit`` with the receipts of the commits it replaces (plus new usage for an amend)."""
+def carry(conn: Any, repo: git.Repo, commit: git.Commit, olds: list[str], claim: bool, branch: str | None = None) -> None:
+    """Receipt ``commit`` with the receipts of the commits it replaces, and with ``claim``
+    (an amend) the new usage on ``branch`` too."""
     from aispend import attribution
 
     carried: list[tuple[str, dict[str, Any]]] = []
     for old in olds:
         carried.extend(_valid_receipts(repo, old))
     claimed = []
-    if claim_new:
-        scope = scope_for(conn, repo, commit.committed_s * 1000)
+    if claim:
+        scope = scope_for(conn, repo, commit.committed_s * 1000, branch)
         claimed = attribution.claim(conn, scope, commit.sha)
     write_receipt(conn, repo, commit, claimed, carried)
 
 
-def post_rewrite(kind: str, stdin: str) -> None:
+def _rewrite_entry(conn: Any, repo: git.Repo, kind: str, stdin: str, rebasing: bool, branch: str | None) -> None:
     """``amend`` or ``rebase``: stdin holds ``OLD NEW [EXTRA]`` lines."""
-    repo = git.find_repo()
-    if kind == "amend" and rebasing(repo):
+    if kind == "amend" and rebasing:
         return  # a step inside a rebase: the 'rebase' call at its end maps the net effect
     news: dict[str, list[str]] = {}
     for line in stdin.splitlines():
         parts = line.split()
         if len(parts) >= 2 and parts[0] != parts[1]:
             news.setdefault(parts[1], []).append(parts[0])
-    if not news:
-        return
-    conn = _open_index()
-    try:
-        if kind == "amend":
-            try:
-                _ingest(conn)
-            except Exception as e:  # noqa: BLE001
-                log(f"post-rewrite: ingest skipped: {type(e).__name__}: {e}")
-        for new, olds in news.items():
-            commit = git.read_commit(repo, new)
-            carry(conn, repo, commit, olds, claim_new=(kind == "amend"))
-    finally:
-        conn.close()
+    for new, olds in news.items():
+        commit = git.read_commit(repo, new)
+        carry(conn, repo, commit, olds, claim=(kind == "amend"), branch=branch)
 
 
 def prepare_commit_msg(args: list[str]) -> None:
@@ -446,7 +541,7 @@ def prepare_commit_msg(args: list[str]) -> None:
             return  # no editor: comment lines would stay in the message
         from aispend import attribution
 
-        scope = scope_for(conn, repo, clock.now_ms())
+        scope = scope_for(conn, repo, clock.now_ms(), head_branch(repo))
         preview = attribution.candidates(conn, scope)
     finally:
         conn.close()

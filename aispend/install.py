@@ -162,7 +162,23 @@ def uninstall_hooks(repo: git.Repo) -> UninstallResult:
                 result.removed.append(hook)
         elif path.exists() and (legacy.exists() or legacy.is_symlink()):
             result.foreign.append(hook)  # replaced since: keep both, say so
+    _drop_empty_queue(repo.git_dir / "aispend-queue")
     return result
+
+
+def _drop_empty_queue(q: Path) -> None:
+    """The hooks' queue, once nothing waits in it (its counter, lock and pid files only)."""
+    try:
+        names = {p.name for p in q.iterdir()}
+    except OSError:
+        return
+    if names <= {".seq", ".lock", ".pid"}:
+        for name in names:
+            (q / name).unlink(missing_ok=True)
+        try:
+            q.rmdir()
+        except OSError:
+            pass
 
 
 def hooks_state(repo: git.Repo) -> dict[str, str]:

@@ -33,9 +33,52 @@ elif command -v aispend >/dev/null 2>&1; then
 else
   exit $status
 fi
-if [ "$HOOK" = post-rewrite ]; then
-  printf '%s\n' "$rewritten" | run "$HOOK" "$@" 2>/dev/null
-else
+if [ "$HOOK" = prepare-commit-msg ]; then
   run "$HOOK" "$@" </dev/null 2>/dev/null
+  exit $status
+fi
+# post-commit, post-rewrite: write down the facts of the moment in a queue in the git dir
+# (file reads and one git process), then build the receipt in the background: the commit
+# does not wait for it. The queue keeps the order, however fast commits follow each other.
+nl='
+'
+out=$(git rev-parse --absolute-git-dir HEAD 2>/dev/null) || exit $status
+gd=${out%%"$nl"*}
+head=${out#*"$nl"}
+q="$gd/aispend-queue"
+[ -d "$q" ] || mkdir "$q" 2>/dev/null || exit $status
+n=0
+{ read -r n < "$q/.seq"; } 2>/dev/null
+case $n in ""|*[!0-9]*) n=0 ;; esac
+n=$((n + 1))
+echo "$n" > "$q/.seq"
+entry="$q/$(printf '%012d' "$n").$HOOK"
+headref=; cherry=; todo=
+{ read -r headref < "$gd/HEAD"; } 2>/dev/null
+{ read -r cherry < "$gd/CHERRY_PICK_HEAD"; } 2>/dev/null
+{ read -r todo < "$gd/sequencer/todo"; } 2>/dev/null
+{
+  echo "hook=$HOOK"
+  echo "worktree=$PWD"
+  echo "head=$head"
+  echo "headref=$headref"
+  echo "reflog=$(tail -n 1 "$gd/logs/HEAD" 2>/dev/null)"
+  if [ -d "$gd/rebase-merge" ] || [ -d "$gd/rebase-apply" ]; then echo "rebasing=1"; fi
+  if [ -f "$gd/rebase-merge/amend" ]; then echo "edit_stop=1"; fi
+  echo "cherry_pick_head=$cherry"
+  echo "todo=$todo"
+  echo "args=$*"
+  echo "--"
+  if [ "$HOOK" = post-rewrite ]; then printf '%s\n' "$rewritten"; fi
+} > "$entry.tmp" 2>/dev/null && mv "$entry.tmp" "$entry" || exit $status
+if [ "$AISPEND_HOOK_SYNC" = 1 ]; then
+  run drain "$gd" </dev/null >/dev/null 2>&1
+else
+  # A drain already at work takes the new entry too.
+  pid=
+  { read -r pid < "$q/.pid"; } 2>/dev/null
+  if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then
+    (run drain "$gd" </dev/null >/dev/null 2>&1 &)
+  fi
 fi
 exit $status

@@ -37,6 +37,9 @@ def at(when: str) -> dict[str, str]:
     return {"GIT_AUTHOR_DATE": when, "GIT_COMMITTER_DATE": when, "AISPEND_NOW": when}
 
 
+_MAKES_COMMITS = {"commit", "rebase", "cherry-pick", "revert", "merge", "am", "pull"}
+
+
 class Repo:
     """A worktree with helpers to commit at fixed times."""
 
@@ -55,7 +58,17 @@ class Repo:
         return r
 
     def git(self, *args: str, env: dict[str, str] | None = None, input: str | None = None, check: bool = True) -> str:
-        return git(self.path, *args, env=env, input=input, check=check)
+        out = git(self.path, *args, env=env, input=input, check=check)
+        if args and args[0] in _MAKES_COMMITS:
+            self.settle()
+        return out
+
+    def settle(self) -> None:
+        """Wait for the hooks' background drain to finish its work on this worktree's queue."""
+        from aispend.hookrun import wait_idle
+
+        gd = Path(git(self.path, "rev-parse", "--absolute-git-dir").strip())
+        assert wait_idle(gd, timeout=60), "the hooks' queue did not drain"
 
     def commit(self, message: str, when: str, files: dict[str, str] | None = None, extra: tuple[str, ...] = (), env: dict[str, str] | None = None) -> str:
         files = files or {f"f-{message.replace(' ', '-')}.txt": message + "\n"}

@@ -20,6 +20,10 @@ def show(
     from aispend.reports.receipts import commit_view, load_trust
 
     repo = git.find_repo()
+    # Receipts of the last commits may still be in the making (hooks work in the background).
+    from aispend.hookrun import wait_idle
+
+    wait_idle(repo.git_dir)
     view = commit_view(repo, rev, load_trust(repo, allowed_signers))
     if as_json:
         typer.echo(json.dumps(view, indent=2, ensure_ascii=False))

@@ -18,6 +18,10 @@ def status(
     from aispend.receipts import keys, model, signing
 
     repo = git.find_repo()
+    # Receipts of the last commits may still be in the making (hooks work in the background).
+    from aispend.hookrun import wait_idle
+
+    wait_idle(repo.git_dir)
     conn, _ = run_ingest(quiet=True)
     try:
         hooks = hooks_state(repo)
@@ -27,7 +31,7 @@ def status(
         if installed is not None:
             from aispend import clock
 
-            pending, elsewhere = attribution.split_by_branch(conn, hookrun.scope_for(conn, repo, clock.now_ms()))
+            pending, elsewhere = attribution.split_by_branch(conn, hookrun.scope_for(conn, repo, clock.now_ms(), hookrun.head_branch(repo)))
         last = conn.execute(
             "SELECT commit_sha, line FROM receipts WHERE repo = ? ORDER BY written_ms DESC, rowid DESC LIMIT 1",
             (str(repo.common_dir),),

@@ -20,6 +20,10 @@ def verify(
     from aispend.reports.render import clean
 
     repo = git.find_repo()
+    # Receipts of the last commits may still be in the making (hooks work in the background).
+    from aispend.hookrun import wait_idle
+
+    wait_idle(repo.git_dir)
     trust = load_trust(repo, allowed_signers)
     res = verify_range(repo, revs or ["HEAD"], trust)
     if as_json:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.gitutil import Repo, Spend, at
+from tests.gitutil import Repo, Spend, at, git
 from tests.logbuilder import Logs
 
 
@@ -70,7 +70,7 @@ def test_spent_time_budget_claims_from_what_is_indexed(tmp_path: Path, spend: Sp
     assert [s["session"] for s in r.receipts()[0]["sessions"]] == ["s1"]
 
 
-def test_busy_index_queues_the_commit_and_the_next_hook_catches_up(tmp_path: Path, spend: Spend) -> None:
+def test_busy_index_leaves_the_commit_queued_and_the_next_commit_catches_up(tmp_path: Path, spend: Spend) -> None:
     r = Repo.init(tmp_path / "repo")
     r.install()
     spend.claude(r.path, "2026-03-01T09:10:00Z", "s1")
@@ -83,14 +83,39 @@ def test_busy_index_queues_the_commit_and_the_next_hook_catches_up(tmp_path: Pat
         holder.execute("ROLLBACK")
         holder.close()
     assert r.receipts(first) == []
-    assert (Path(os.environ["AISPEND_HOME"]) / "pending" / f"{first}.json").exists()
+    queue = r.path / ".git" / "aispend-queue"
+    [entry] = [p for p in queue.iterdir() if p.name.endswith(".post-commit")]
+    assert f"head={first}\n" in entry.read_text()
+    log = (Path(os.environ["AISPEND_HOME"]) / "hooks.log").read_text()
+    assert "index unavailable" in log
     spend.claude(r.path, "2026-03-01T09:35:00Z", "s2")
     second = r.commit("later", "2026-03-01T09:40:00Z")
     assert [s["session"] for s in r.receipts(first)[0]["sessions"]] == ["s1"]
     assert [s["session"] for s in r.receipts(second)[0]["sessions"]] == ["s2"]
-    assert not list((Path(os.environ["AISPEND_HOME"]) / "pending").iterdir())
-    log = (Path(os.environ["AISPEND_HOME"]) / "hooks.log").read_text()
-    assert f"post-commit {first[:12]}: index unavailable" in log
+    assert [p.name for p in queue.iterdir() if p.name[0].isdigit()] == []
+
+
+def test_commits_in_quick_succession_keep_their_own_usage(tmp_path: Path, spend: Spend) -> None:
+    """The background drains must not let a later commit claim an earlier one's usage."""
+    r = Repo.init(tmp_path / "repo")
+    r.install()
+    shas = []
+    for i in range(5):
+        spend.claude(r.path, f"2026-03-01T09:{10 + i * 10}:00Z", f"s{i}")
+        (r.path / f"q{i}").write_text(str(i))
+        git(r.path, "add", f"q{i}")
+        # git itself, not Repo.commit: no waiting for the drain between commits
+        git(r.path, "commit", "-q", "-m", f"c{i}", env=at(f"2026-03-01T09:{15 + i * 10}:00Z"))
+        shas.append(r.head())
+    # The commit itself stays quiet: nothing from the hooks on the terminal.
+    (r.path / "last").write_text("x")
+    git(r.path, "add", "last")
+    p = subprocess.run(["git", "commit", "-q", "-m", "last"], cwd=r.path, capture_output=True, text=True,
+                       env={**os.environ, **at("2026-03-01T10:30:00Z")})
+    assert (p.returncode, p.stdout, p.stderr) == (0, "", "")
+    r.settle()
+    for i, sha in enumerate(shas):
+        assert [s["session"] for s in r.receipts(sha)[0]["sessions"]] == [f"s{i}"]
 
 
 CLAIMER = """

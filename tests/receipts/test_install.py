@@ -27,7 +27,9 @@ def test_install_twice_changes_nothing_and_uninstall_restores_exactly(tmp_path: 
     out2 = r.install()
     assert "already installed" in out2
     assert snapshot(hooks) == after_first
+    r.commit("with hooks", "2026-03-01T09:30:00Z")  # leaves the hooks' (empty) queue behind
     out3 = aispend(r.path, "uninstall").stdout
+    assert not (r.path / ".git" / "aispend-queue").exists()
     assert "restored your post-commit hook" in out3
     assert "removed prepare-commit-msg, post-rewrite" in out3
     assert snapshot(hooks) == before
