@@ -64,7 +64,8 @@ def render(view: dict[str, Any], out: Any) -> None:
     if t["unpriced_tokens"]:
         say(f"unpriced: {t['unpriced_tokens']:,} tokens of models with no known price (not in the cost)")
     table = Table(show_edge=False, pad_edge=False, box=None)
-    for col in ("tool", "session", "model", "requests", "tokens", "cost", "from", "to"):
+    # No per-row times: the span line says when, and the models keep their full names at 80 columns.
+    for col in ("tool", "session", "model", "requests", "tokens", "cost"):
         table.add_column(col, justify="right" if col in ("requests", "tokens", "cost") else "left")
     spans: list[str] = []
     for r in view["receipts"]:
@@ -75,7 +76,6 @@ def render(view: dict[str, Any], out: Any) -> None:
                 table.add_row(
                     Text(clean(s["tool"])), Text(clean(s["session"])[:13]), Text(clean(m["model"])),
                     f"{m['requests']:,}", f"{m['total_tokens']:,}", cost,
-                    Text(clean(s["first_ts"])[:16]), Text(clean(s["last_ts"])[:16]),
                 )
     out.print(table)
     if spans:

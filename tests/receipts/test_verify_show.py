@@ -58,6 +58,7 @@ def test_show_table_and_no_receipt(repo: Repo) -> None:
     assert "AI spend $0.0105" in out
     assert "unpriced: 1,500 tokens" in out
     assert "unverified-signer" in out
+    assert "some-unknown-model" in out and "claude-sonnet-4-5-20250929" in out  # full names at 80 columns
     out0 = aispend(repo.path, "show", "HEAD~2").stdout
     assert out0.strip() == f"commit {repo.head('HEAD~2')[:12]}: no AI spend receipt"
 
