@@ -120,3 +120,95 @@ def test_a_forged_receipt_is_not_carried(repo: Repo, spend: Spend) -> None:
     [rec] = repo.receipts()
     assert rec["carried_from"] == [digest(line)]
     assert nusd_of(rec["totals"]["cost_usd"]) == ONE
+
+
+def test_cherry_pick_of_a_range_carries_each_source(repo: Repo, spend: Spend) -> None:
+    repo.git("switch", "-q", "-c", "topic")
+    srcs = []
+    for i in range(3):
+        spend.claude(repo.path, f"2026-03-01T09:1{i}:00Z", f"t{i}", branch="topic")
+        srcs.append(repo.commit(f"t{i}", f"2026-03-01T09:1{i}:30Z"))
+    repo.git("switch", "-q", "main")
+    repo.git("cherry-pick", f"{srcs[0]}~1..{srcs[2]}", env=at("2026-03-01T09:30:00Z"))
+    for i, rev in enumerate(("HEAD~2", "HEAD~1", "HEAD")):
+        [rec] = repo.receipts(rev)
+        assert rec["commit"] == repo.head(rev)
+        assert rec["carried_from"] == [digest(note_line(repo, srcs[i]))]
+        assert [s["session"] for s in rec["sessions"]] == [f"t{i}"]
+
+
+def test_rebase_with_the_apply_backend_carries_too(repo: Repo, spend: Spend) -> None:
+    repo.git("switch", "-q", "-c", "topic")
+    spend.claude(repo.path, "2026-03-01T09:10:00Z", "t1", branch="topic")
+    old = repo.commit("t1", "2026-03-01T09:20:00Z")
+    repo.git("switch", "-q", "main")
+    repo.commit("upstream", "2026-03-01T09:25:00Z", files={"up.txt": "u"})
+    repo.git("switch", "-q", "topic")
+    repo.git("rebase", "-q", "--apply", "main", env=at("2026-03-01T09:30:00Z"))
+    new = repo.head()
+    assert new != old
+    [rec] = repo.receipts(new)
+    assert rec["commit"] == new and rec["carried_from"] == [digest(note_line(repo, old))]
+
+
+def test_pull_rebase_carries_local_receipts(repo: Repo, spend: Spend, tmp_path: Path) -> None:
+    upstream = tmp_path / "upstream"
+    repo.git("clone", "-q", "--bare", str(repo.path), str(upstream))
+    repo.git("remote", "add", "origin", str(upstream))
+    repo.git("fetch", "-q", "origin")
+    repo.git("branch", "-q", "--set-upstream-to=origin/main", "main")
+    other = tmp_path / "other"
+    repo.git("clone", "-q", str(upstream), str(other))
+    o = Repo(other)
+    o.git("config", "user.email", "o@example.com")
+    o.git("config", "user.name", "O")
+    o.commit("theirs", "2026-03-01T09:15:00Z", files={"theirs.txt": "t"})
+    o.git("push", "-q", "origin", "main")
+    spend.claude(repo.path, "2026-03-01T09:10:00Z", "mine")
+    old = repo.commit("mine", "2026-03-01T09:20:00Z")
+    repo.git("pull", "-q", "--rebase", env=at("2026-03-01T09:30:00Z"))
+    new = repo.head()
+    assert new != old and repo.head("HEAD~1") == o.head()
+    [rec] = repo.receipts(new)
+    assert [s["session"] for s in rec["sessions"]] == ["mine"]
+    assert rec["carried_from"] == [digest(note_line(repo, old))]
+
+
+def test_merge_commits_made_by_git_merge_get_no_receipt(repo: Repo, spend: Spend) -> None:
+    repo.git("switch", "-q", "-c", "side")
+    repo.commit("side", "2026-03-01T09:10:00Z", files={"side.txt": "s"})
+    repo.git("switch", "-q", "main")
+    repo.commit("main", "2026-03-01T09:12:00Z", files={"main.txt": "m"})
+    spend.claude(repo.path, "2026-03-01T09:14:00Z", "s1")
+    repo.git("merge", "-q", "--no-edit", "side", env=at("2026-03-01T09:15:00Z"))
+    assert len(repo.head("HEAD^2")) == 40
+    assert repo.receipts() == []  # git runs no post-commit for it
+    repo.commit("next", "2026-03-01T09:20:00Z")
+    assert [s["session"] for s in repo.receipts()[0]["sessions"]] == ["s1"]
+
+
+def test_a_conflicted_merge_concluded_with_commit_claims_usage(repo: Repo, spend: Spend) -> None:
+    repo.git("switch", "-q", "-c", "side")
+    repo.commit("side", "2026-03-01T09:10:00Z", files={"x.txt": "side\n"})
+    repo.git("switch", "-q", "main")
+    repo.commit("main", "2026-03-01T09:12:00Z", files={"x.txt": "main\n"})
+    repo.git("merge", "-q", "side", check=False, env=at("2026-03-01T09:13:00Z"))
+    spend.claude(repo.path, "2026-03-01T09:14:00Z", "resolver")
+    (repo.path / "x.txt").write_text("both\n")
+    repo.git("add", "x.txt")
+    repo.git("commit", "-q", "--no-edit", env=at("2026-03-01T09:15:00Z"))
+    [rec] = repo.receipts()
+    assert len(rec["parents"]) == 2
+    assert [s["session"] for s in rec["sessions"]] == ["resolver"]
+
+
+def test_git_am_makes_no_receipt_and_leaves_usage(repo: Repo, spend: Spend, tmp_path: Path) -> None:
+    repo.git("switch", "-q", "-c", "topic")
+    repo.commit("patch me", "2026-03-01T09:10:00Z", files={"p.txt": "p"})
+    patch = repo.git("format-patch", "-1", "--stdout")
+    repo.git("switch", "-q", "main")
+    spend.claude(repo.path, "2026-03-01T09:12:00Z", "s1")
+    repo.git("am", "-q", input=patch, env=at("2026-03-01T09:15:00Z"))
+    assert repo.receipts() == []
+    repo.commit("next", "2026-03-01T09:20:00Z")
+    assert [s["session"] for s in repo.receipts()[0]["sessions"]] == ["s1"]
