@@ -354,8 +354,11 @@ def drain(git_dir: Path) -> None:
             except OSError:
                 return  # another drain is at work: it will see our entries
             (q / ".pid").write_text(str(os.getpid()), encoding="utf-8")
+            (q / ".stalled").unlink(missing_ok=True)
             try:
                 done = _drain_locked(q)
+                if not done:
+                    (q / ".stalled").write_text(str(time.time()), encoding="utf-8")
             finally:
                 (q / ".pid").unlink(missing_ok=True)
         if not done or not entries(q):
@@ -400,38 +403,46 @@ def _drain_locked(q: Path) -> bool:
 
 
 def wait_idle(git_dir: Path, timeout: float = 10.0) -> bool:
-    """Wait (up to ``timeout`` s) until no drain is at work on this worktree's queue."""
+    """Wait (up to ``timeout`` s) until the worktree's queue is handled, or left waiting.
+
+    Entries are left waiting when a drain gave up on a busy index (``.stalled``), or
+    when no drain is at work and the newest entry is older than a drain takes to start.
+    """
     q = git_dir / QUEUE
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        pid = _read(q / ".pid").strip()
-        busy = False
-        if pid.isdigit():
-            try:
-                os.kill(int(pid), 0)
-                busy = True
-            except OSError:
-                busy = False
-        if not busy and not (entries(q) and _drainable(q)):
+    while True:
+        todo = entries(q)
+        if not todo:
             return True
+        if not _drain_alive(q):
+            newest = max((_mtime(p) for p in todo), default=0.0)
+            if _mtime(q / ".stalled") >= newest or time.time() - newest > STARTUP_GRACE_S:
+                return True
+        if time.monotonic() >= deadline:
+            return False
         time.sleep(0.02)
-    return False
 
 
-def _drainable(q: Path) -> bool:
-    """Entries are waiting and a drain could take them now (not only after the next commit)."""
+#: Longer than a background drain takes to start and take its lock.
+STARTUP_GRACE_S = 5.0
+
+
+def _mtime(p: Path) -> float:
     try:
-        import fcntl
-    except ImportError:
+        return p.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def _drain_alive(q: Path) -> bool:
+    pid = _read(q / ".pid").strip()
+    if not pid.isdigit():
         return False
-    with open(q / ".lock", "a") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            return True
-        fcntl.flock(lock, fcntl.LOCK_UN)
-    # Unlocked with entries left: a drain gave up on a busy index; they wait for the next commit.
-    return False
+    try:
+        os.kill(int(pid), 0)
+        return True
+    except OSError:
+        return False
 
 
 # -- handling one entry -----------------------------------------------------------

@@ -167,12 +167,12 @@ def uninstall_hooks(repo: git.Repo) -> UninstallResult:
 
 
 def _drop_empty_queue(q: Path) -> None:
-    """The hooks' queue, once nothing waits in it (its counter, lock and pid files only)."""
+    """The hooks' queue, once nothing waits in it (its bookkeeping files only)."""
     try:
         names = {p.name for p in q.iterdir()}
     except OSError:
         return
-    if names <= {".seq", ".lock", ".pid"}:
+    if names <= {".seq", ".lock", ".pid", ".stalled"}:
         for name in names:
             (q / name).unlink(missing_ok=True)
         try:

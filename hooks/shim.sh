@@ -78,7 +78,10 @@ else
   pid=
   { read -r pid < "$q/.pid"; } 2>/dev/null
   if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then
-    (run drain "$gd" </dev/null >/dev/null 2>&1 &)
+    # exec first: a redirection on the call itself would leave copies of git's
+    # output pipes open in the background process (dash), and whoever reads
+    # git's output would wait for it.
+    (exec </dev/null >/dev/null 2>&1; run drain "$gd" &)
   fi
 fi
 exit $status

@@ -35,3 +35,17 @@ def test_ingest_benchmark_smoke(tmp_path: Path) -> None:
     assert d["cold_ingest_s"] > 0 and d["warm_usage_s"] > 0 and d["floor_s"] > 0
     assert 0 < d["cold_ingest_peak_rss_mb"] < 1000
     assert "cold ingest" in p.stdout and "warm usage" in p.stdout
+
+
+def test_hooks_benchmark_smoke(tmp_path: Path) -> None:
+    res = tmp_path / "hooks.json"
+    p = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "hooks.py"), "--mb", "2", "--commits", "3", "--json", str(res)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert p.returncode == 0, p.stdout + p.stderr
+    d = json.loads(res.read_text())
+    assert d["commits"] == 3 and d["receipts"] == 3  # every hooked commit got its receipt
+    assert d["corpus_bytes"] > 1_500_000
+    assert d["plain_p50_ms"] > 0 and d["hooked_p50_ms"] > 0 and d["sync_p50_ms"] > 0 and d["receipt_lag_p50_ms"] >= 0
+    assert "git commit, aispend hooks" in p.stdout and "(adds " in p.stdout
