@@ -292,7 +292,7 @@ def gather(hook: str, args: list[str], stdin: str = "") -> tuple[Path, str]:
         "reflog": reflog[-1] if reflog else "",
         "rebasing": "1" if (gd / "rebase-merge").is_dir() or (gd / "rebase-apply").is_dir() else "",
         "edit_stop": "1" if (gd / "rebase-merge" / "amend").is_file() else "",
-        "cherry_pick_head": _read(gd / "CHERRY_PICK_HEAD").strip(),
+        "cherry_pick_head": _read(gd / "CHERRY_PICK_HEAD").strip() or _read(gd / QUEUE / ".cherry-pick-head").strip(),
         "todo": (_read(gd / "sequencer" / "todo").splitlines() or [""])[0],
         "args": " ".join(args),
     }
@@ -473,8 +473,8 @@ def _commit_entry(conn: Any, repo: git.Repo, facts: dict[str, str], branch: str 
 
 
 def cherry_pick_source(repo: git.Repo, commit: git.Commit, facts: dict[str, str]) -> str | None:
-    """The commit a cherry-pick copied: CHERRY_PICK_HEAD, else the sequencer's current pick,
-    else a ``-x`` line in the message (a conflicted pick concluded by hand has none of them)."""
+    """The commit a cherry-pick copied: CHERRY_PICK_HEAD (as prepare-commit-msg saw it, for a
+    conflicted pick concluded by hand), else the sequencer's current pick, else a ``-x`` line."""
     if facts.get("cherry_pick_head"):
         return facts["cherry_pick_head"]
     first = facts.get("todo", "").split()

@@ -172,7 +172,7 @@ def _drop_empty_queue(q: Path) -> None:
         names = {p.name for p in q.iterdir()}
     except OSError:
         return
-    if names <= {".seq", ".lock", ".pid", ".stalled"}:
+    if names <= {".seq", ".lock", ".pid", ".stalled", ".cherry-pick-head"}:
         for name in names:
             (q / name).unlink(missing_ok=True)
         try:

@@ -20,6 +20,21 @@ if [ -x "$here/$HOOK.aispend-legacy" ]; then
   fi
   status=$?
 fi
+nl='
+'
+if [ "$HOOK" = prepare-commit-msg ]; then
+  # git removes CHERRY_PICK_HEAD before post-commit when a conflicted cherry-pick is
+  # concluded (or with -e): keep it for post-commit, which names the source from it.
+  gd=$(git rev-parse --absolute-git-dir 2>/dev/null)
+  if [ -n "$gd" ]; then
+    if [ -f "$gd/CHERRY_PICK_HEAD" ]; then
+      [ -d "$gd/aispend-queue" ] || mkdir "$gd/aispend-queue" 2>/dev/null
+      cp "$gd/CHERRY_PICK_HEAD" "$gd/aispend-queue/.cherry-pick-head" 2>/dev/null
+    elif [ -f "$gd/aispend-queue/.cherry-pick-head" ]; then
+      rm -f "$gd/aispend-queue/.cherry-pick-head"
+    fi
+  fi
+fi
 # Without an editor (commit -m, --no-edit) there is nothing to show in the message:
 # spare the commit a Python start-up, unless receipts are announced as trailers.
 if [ "$HOOK" = prepare-commit-msg ] && [ "$GIT_EDITOR" = ":" ] && [ "$AISPEND_TRAILER" != 1 ]; then
@@ -40,8 +55,6 @@ fi
 # post-commit, post-rewrite: write down the facts of the moment in a queue in the git dir
 # (file reads and one git process), then build the receipt in the background: the commit
 # does not wait for it. The queue keeps the order, however fast commits follow each other.
-nl='
-'
 out=$(git rev-parse --absolute-git-dir HEAD 2>/dev/null) || exit $status
 gd=${out%%"$nl"*}
 head=${out#*"$nl"}
@@ -56,6 +69,10 @@ entry="$q/$(printf '%012d' "$n").$HOOK"
 headref=; cherry=; todo=
 { read -r headref < "$gd/HEAD"; } 2>/dev/null
 { read -r cherry < "$gd/CHERRY_PICK_HEAD"; } 2>/dev/null
+if [ "$HOOK" = post-commit ] && [ -f "$q/.cherry-pick-head" ]; then
+  [ -n "$cherry" ] || { read -r cherry < "$q/.cherry-pick-head"; } 2>/dev/null
+  rm -f "$q/.cherry-pick-head"
+fi
 { read -r todo < "$gd/sequencer/todo"; } 2>/dev/null
 {
   echo "hook=$HOOK"

@@ -212,3 +212,21 @@ def test_git_am_makes_no_receipt_and_leaves_usage(repo: Repo, spend: Spend, tmp_
     assert repo.receipts() == []
     repo.commit("next", "2026-03-01T09:20:00Z")
     assert [s["session"] for s in repo.receipts()[0]["sessions"]] == ["s1"]
+
+
+def test_a_conflicted_cherry_pick_concluded_by_hand_carries_its_source(repo: Repo, spend: Spend) -> None:
+    repo.git("switch", "-q", "-c", "topic")
+    spend.claude(repo.path, "2026-03-01T09:10:00Z", "t1", branch="topic")
+    src = repo.commit("t1", "2026-03-01T09:20:00Z", files={"x.txt": "topic\n"})
+    repo.git("switch", "-q", "main")
+    repo.commit("main", "2026-03-01T09:22:00Z", files={"x.txt": "main\n"})
+    spend.claude(repo.path, "2026-03-01T09:24:00Z", "for-main", branch="main")
+    repo.git("cherry-pick", src, check=False, env=at("2026-03-01T09:25:00Z"))
+    (repo.path / "x.txt").write_text("both\n")
+    repo.git("add", "x.txt")
+    repo.git("commit", "-q", "--no-edit", env=at("2026-03-01T09:26:00Z"))
+    [rec] = repo.receipts()
+    assert rec["carried_from"] == [digest(note_line(repo, src))]
+    assert [s["session"] for s in rec["sessions"]] == ["t1"]
+    repo.commit("next", "2026-03-01T09:30:00Z")
+    assert [s["session"] for s in repo.receipts()[0]["sessions"]] == ["for-main"]
