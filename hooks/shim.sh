@@ -20,6 +20,8 @@ if [ -x "$here/$HOOK.aispend-legacy" ]; then
   fi
   status=$?
 fi
+# AISPEND_HOOKS=0: aispend stays out of this one command.
+[ "$AISPEND_HOOKS" = 0 ] && exit $status
 nl='
 '
 if [ "$HOOK" = prepare-commit-msg ]; then

@@ -161,3 +161,14 @@ def test_rebuild_keeps_claims_so_nothing_is_billed_twice(tmp_path: Path, spend: 
     assert r.receipts() == []
     st = aispend(r.path, "status", "--json", env=at("2026-03-01T09:31:00Z")).stdout
     assert '"billing_since": "2026-03-01T09:00:00.000Z"' in st
+
+
+def test_hooks_can_be_switched_off_for_one_command(tmp_path: Path, spend: Spend) -> None:
+    r = Repo.init(tmp_path / "repo")
+    r.install()
+    spend.claude(r.path, "2026-03-01T09:10:00Z", "s1")
+    r.commit("unbilled", "2026-03-01T09:20:00Z", env={"AISPEND_HOOKS": "0"})
+    assert r.receipts() == []
+    assert not (r.path / ".git" / "aispend-queue").exists()
+    r.commit("billed", "2026-03-01T09:30:00Z")
+    assert [s["session"] for s in r.receipts()[0]["sessions"]] == ["s1"]
