@@ -172,3 +172,13 @@ def test_hooks_can_be_switched_off_for_one_command(tmp_path: Path, spend: Spend)
     assert not (r.path / ".git" / "aispend-queue").exists()
     r.commit("billed", "2026-03-01T09:30:00Z")
     assert [s["session"] for s in r.receipts()[0]["sessions"]] == ["s1"]
+
+
+def test_the_hook_path_imports_nothing_heavy() -> None:
+    code = (
+        "import sys, aispend.hookrun, aispend.index.ingest, aispend.attribution, aispend.receipts.signing, "
+        "aispend.notes.store, aispend.receipts.verify, aispend.sources.claude, aispend.sources.codex; "
+        "print(' '.join(sorted(m for m in ('typer', 'rich', 'pydantic', 'pygit2', 'click') if m in sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == ""

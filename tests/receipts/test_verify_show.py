@@ -156,3 +156,52 @@ def test_status_and_key(repo: Repo, logs: Logs) -> None:
     assert "waiting for commits on other branches: 1 request, $0.0030" in text
     k = aispend(repo.path, "key").stdout
     assert 'dev@example.com namespaces="aispend-receipt" ssh-ed25519 ' in k
+
+
+def test_verify_falls_back_to_gits_allowed_signers_file(repo: Repo, tmp_path: Path) -> None:
+    line = aispend(repo.path, "key").stdout.strip().splitlines()[-1]
+    f = tmp_path / "git-allowed-signers"
+    f.write_text(line + "\n")
+    repo.git("config", "gpg.ssh.allowedSignersFile", str(f))
+    p = aispend(repo.path, "verify")
+    assert "2 receipts: 2 valid" in p.stdout and "WARNING" not in p.stdout
+
+
+def test_install_with_an_existing_ssh_key(tmp_path: Path, logs: Logs) -> None:
+    import shutil
+    import subprocess
+
+    if shutil.which("ssh-keygen") is None:
+        pytest.skip("ssh-keygen is not installed")
+    key = tmp_path / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "me", "-f", str(key)], check=True)
+    r = Repo.init(tmp_path / "repo")
+    out = r.install("--key", str(key))
+    assert f"signing with {key}" in out
+    Spend(logs).claude(r.path, "2026-03-01T09:10:00Z", "s1")
+    r.commit("c", "2026-03-01T09:20:00Z")
+    [rec] = r.receipts()
+    assert rec["signer"]["key"] == " ".join(key.with_suffix(".pub").read_text().split()[:2])
+
+
+def test_notes_from_two_people_merge_without_conflict(tmp_path: Path, logs: Logs) -> None:
+    """Receipt lines are canonical: git notes merge -s cat_sort_uniq unites two people's notes."""
+    a = Repo.init(tmp_path / "a")
+    a.install()
+    Spend(logs).claude(a.path, "2026-03-01T09:10:00Z", "s1")
+    a.commit("shared", "2026-03-01T09:20:00Z")
+    b_path = tmp_path / "b"
+    a.git("clone", "-q", str(a.path), str(b_path))
+    b = Repo(b_path)
+    b.git("config", "user.email", "other@example.com")
+    b.git("config", "user.name", "Other")
+    b.git("fetch", "-q", "origin", "refs/notes/aispend:refs/notes/aispend")
+    line_a = a.git("notes", "--ref=refs/notes/aispend", "show", "HEAD").strip()
+    # Someone else attaches another line to the same commit (another machine's receipt).
+    other = json.loads(line_a)
+    other["signer"]["principal"] = "other@example.com"
+    b.git("notes", "--ref=refs/notes/aispend", "append", "-m", canonical(other), "HEAD")
+    a.git("fetch", "-q", str(b_path), "refs/notes/aispend:refs/notes/theirs")
+    a.git("notes", "--ref=refs/notes/aispend", "merge", "-q", "-s", "cat_sort_uniq", "refs/notes/theirs")
+    lines = [x for x in a.git("notes", "--ref=refs/notes/aispend", "show", "HEAD").splitlines() if x.strip()]
+    assert sorted(lines) == sorted([line_a, canonical(other)])
