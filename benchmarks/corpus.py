@@ -153,6 +153,14 @@ def codex_session(root: Path, rnd: random.Random, start: datetime, target_bytes:
     return written
 
 
+def given_or_generated(corpus: Path | None, tmp: Path, mb: float) -> Path:
+    """The benchmarks' corpus: the folder given (holding claude/ and codex/), else ``mb`` MB generated in ``tmp``."""
+    if corpus is not None:
+        return corpus
+    generate(tmp / "corpus", mb)
+    return tmp / "corpus"
+
+
 def generate(out: Path, mb: float, codex_share: float = 0.15, seed: int = 1) -> None:
     rnd = random.Random(seed)
     target = int(mb * 1_000_000)

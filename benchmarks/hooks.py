@@ -87,13 +87,10 @@ def main() -> None:
 
 
 def run(a: argparse.Namespace, tmp: Path) -> None:
-    corpus = a.corpus
-    if corpus is None:
-        corpus = tmp / "corpus"
-        sys.path.insert(0, str(HERE))
-        from corpus import generate
+    sys.path.insert(0, str(HERE))
+    from corpus import given_or_generated
 
-        generate(corpus, a.mb)
+    corpus = given_or_generated(a.corpus, tmp, a.mb)
     # The commits' usage goes to a Claude root of its own, listed after the corpus's.
     extra_root = tmp / "claude-bench"
     (extra_root / "projects").mkdir(parents=True)

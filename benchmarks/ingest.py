@@ -126,13 +126,10 @@ def main() -> None:
     a = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="aispend-bench-"))
     try:
-        corpus = a.corpus
-        if corpus is None:
-            corpus = tmp / "corpus"
-            sys.path.insert(0, str(HERE))
-            from corpus import generate
+        sys.path.insert(0, str(HERE))
+        from corpus import given_or_generated
 
-            generate(corpus, a.mb)
+        corpus = given_or_generated(a.corpus, tmp, a.mb)
         size = sum(f.stat().st_size for f in corpus.rglob("*.jsonl"))
         env = dict(os.environ, HOME=str(tmp / "home"), CLAUDE_CONFIG_DIR=str(corpus / "claude"), CODEX_HOME=str(corpus / "codex"))
         (tmp / "home").mkdir(exist_ok=True)
