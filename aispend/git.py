@@ -39,6 +39,14 @@ def run(args: Sequence[str], cwd: Path | str | None = None, *, input: bytes | No
     return p.stdout.decode("utf-8", "surrogateescape")
 
 
+def proc(args: Sequence[str], cwd: Path | str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``git ARGS``; the finished process (text output), whatever its exit status."""
+    try:
+        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, errors="replace", check=False)
+    except FileNotFoundError:
+        raise GitError("git is not installed (or not on PATH)") from None
+
+
 def ok(args: Sequence[str], cwd: Path | str | None = None) -> str | None:
     """stdout of ``git ARGS`` without its trailing newline, or None when git fails."""
     try:

@@ -43,8 +43,9 @@ _MAKES_COMMITS = {"commit", "rebase", "cherry-pick", "revert", "merge", "am", "p
 class Repo:
     """A worktree with helpers to commit at fixed times."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, env: dict[str, str] | None = None) -> None:
         self.path = path
+        self.env = env or {}  # whose repository: HOME, data dir, agent logs (see Person)
 
     @classmethod
     def init(cls, path: Path, branch: str = "main") -> "Repo":
@@ -58,7 +59,7 @@ class Repo:
         return r
 
     def git(self, *args: str, env: dict[str, str] | None = None, input: str | None = None, check: bool = True) -> str:
-        out = git(self.path, *args, env=env, input=input, check=check)
+        out = git(self.path, *args, env={**self.env, **(env or {})}, input=input, check=check)
         if args and args[0] in _MAKES_COMMITS:
             self.settle()
         return out
@@ -67,7 +68,7 @@ class Repo:
         """Wait for the hooks' background drain to finish its work on this worktree's queue."""
         from aispend.hookrun import wait_idle
 
-        gd = Path(git(self.path, "rev-parse", "--absolute-git-dir").strip())
+        gd = Path(git(self.path, "rev-parse", "--absolute-git-dir", env=self.env).strip())
         assert wait_idle(gd, timeout=60), "the hooks' queue did not drain"
 
     def commit(self, message: str, when: str, files: dict[str, str] | None = None, extra: tuple[str, ...] = (), env: dict[str, str] | None = None) -> str:
@@ -84,12 +85,17 @@ class Repo:
         return self.git("rev-parse", rev).strip()
 
     def install(self, *args: str, when: str = "2026-03-01T09:00:00Z") -> str:
-        return aispend(self.path, "install", *args, env=at(when)).stdout
+        return aispend(self.path, "install", *args, env={**self.env, **at(when)}).stdout
+
+    def aispend(self, *args: str, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return aispend(self.path, *args, env={**self.env, **(env or {})}, check=check)
 
     def receipts(self, rev: str = "HEAD") -> list[dict[str, Any]]:
         """The receipt lines of a commit's note, parsed."""
+        self.settle()
         p = subprocess.run(
-            ["git", "notes", "--ref=refs/notes/aispend", "show", rev], cwd=self.path, capture_output=True, text=True
+            ["git", "notes", "--ref=refs/notes/aispend", "show", rev], cwd=self.path, capture_output=True, text=True,
+            env={**os.environ, **self.env},
         )
         if p.returncode != 0:
             return []
@@ -114,3 +120,27 @@ class Spend:
 
     def prompt(self, cwd: Path | str, ts: str, text: str, session: str = "sess-1") -> None:
         write(self.logs.claude_file(session, cwd=str(cwd)), [Logs.user(ts, text, session=session, cwd=str(cwd))])
+
+
+class Person:
+    """Someone with a clone of ``remote``: their own HOME, aispend data dir, agent logs and key."""
+
+    def __init__(self, name: str, root: Path, remote: Path) -> None:
+        base = root / name
+        home = base / "home"
+        home.mkdir(parents=True)
+        self.name = name
+        self.email = f"{name}@example.com"
+        self.env = {
+            "HOME": str(home),
+            "AISPEND_HOME": str(base / "data"),
+            "CLAUDE_CONFIG_DIR": str(home / ".claude"),
+            "CODEX_HOME": str(home / ".codex"),
+            "XDG_CONFIG_HOME": str(home / ".config"),
+            "XDG_DATA_HOME": str(home / ".local" / "share"),
+        }
+        git(root, "clone", "-q", str(remote), str(base / "repo"), env=self.env)
+        self.repo = Repo(base / "repo", env=self.env)
+        self.repo.git("config", "user.email", self.email)
+        self.repo.git("config", "user.name", name)
+        self.spend = Spend(Logs(home / ".claude", home / ".codex"))

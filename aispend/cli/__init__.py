@@ -43,7 +43,7 @@ def _root(
 
 
 def _register() -> None:
-    from aispend.cli import hook, ingest, install, key, pricing, show, status, usage, verify
+    from aispend.cli import hook, ingest, install, key, pricing, show, status, sync, usage, verify
 
     app.command("install")(install.install)
     app.command("uninstall")(install.uninstall)
@@ -51,6 +51,7 @@ def _register() -> None:
     app.command("verify")(verify.verify)
     app.command("status")(status.status)
     app.command("key")(key.key)
+    app.command("sync")(sync.sync)
     app.command("ingest")(ingest.ingest)
     app.command("usage")(usage.usage)
     app.add_typer(pricing.app, name="pricing")

@@ -1,0 +1,134 @@
+"""aispend sync between clones of one bare remote: every receipt line reaches everyone, none is lost."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.gitutil import Person, git
+
+
+@pytest.fixture
+def remote(tmp_path: Path) -> Path:
+    bare = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(bare))
+    seed = tmp_path / "seed"
+    git(tmp_path, "clone", "-q", str(bare), str(seed))
+    git(seed, "-c", "user.email=s@example.com", "-c", "user.name=S", "commit", "-q", "--allow-empty", "-m", "root")
+    git(seed, "push", "-q", "origin", "HEAD:main")
+    return bare
+
+
+@pytest.fixture
+def alice(tmp_path: Path, remote: Path) -> Person:
+    p = Person("alice", tmp_path, remote)
+    p.repo.install()
+    return p
+
+
+@pytest.fixture
+def bob(tmp_path: Path, remote: Path) -> Person:
+    p = Person("bob", tmp_path, remote)
+    p.repo.install()
+    return p
+
+
+def lines(repo_path: Path, ref: str = "refs/notes/aispend") -> list[str]:
+    """Every receipt line under ``ref``, over all commits."""
+    out = []
+    listing = git(repo_path, "notes", f"--ref={ref}", "list", check=False)
+    for row in listing.splitlines():
+        blob = row.split()[0]
+        out += [x for x in git(repo_path, "cat-file", "-p", blob).splitlines() if x.strip()]
+    return sorted(out)
+
+
+def work(p: Person, n: int, branch: str = "main", minute: int = 10) -> str:
+    p.spend.claude(p.repo.path, f"2026-03-01T09:{minute:02d}:00Z", f"{p.name}-{n}", branch=branch)
+    return p.repo.commit(f"{p.name} {n}", f"2026-03-01T09:{minute + 1:02d}:00Z", files={f"{p.name}-{n}.txt": "x"})
+
+
+def test_receipts_reach_every_clone_in_any_order(alice: Person, bob: Person, remote: Path) -> None:
+    work(alice, 1)
+    alice.repo.git("push", "-q", "origin", "main")
+    out = alice.repo.aispend("sync").stdout
+    assert out.strip() == "receipts synced with origin: it had none, pushed ours"
+    bob.repo.git("pull", "-q", "--rebase", "origin", "main")
+    bob.repo.git("switch", "-q", "-c", "feature")
+    work(bob, 1, branch="feature", minute=20)
+    bob.repo.git("push", "-q", "origin", "feature")
+    assert bob.repo.aispend("sync", "origin").stdout.strip() == "receipts synced with origin: merged theirs, pushed ours"
+    assert alice.repo.aispend("sync").stdout.strip() == "receipts synced with origin: merged theirs, it had all of ours"
+    assert lines(alice.repo.path) == lines(bob.repo.path) == lines(remote)
+    assert len(lines(remote)) == 2
+    for p in (alice, bob):
+        p.repo.git("fetch", "-q", "origin")
+        v = p.repo.aispend("verify", "origin/main", "origin/feature")
+        assert "2 receipts" in v.stdout and v.stdout.strip().endswith("OK")
+
+
+def test_concurrent_syncs_lose_nothing(alice: Person, bob: Person, tmp_path: Path, remote: Path) -> None:
+    carol = Person("carol", tmp_path, remote)
+    carol.repo.install()
+    people = [alice, bob, carol]
+    for i, p in enumerate(people):
+        p.repo.git("switch", "-q", "-c", f"b-{p.name}")
+        for n in range(3):
+            work(p, n, branch=f"b-{p.name}", minute=10 + 10 * i + 2 * n)
+    for _ in range(2):  # racing syncs; some lose the push race and go round again
+        procs = [
+            subprocess.Popen([sys.executable, "-m", "aispend", "sync", "-q"], cwd=p.repo.path,
+                             env={**os.environ, **p.env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for p in people
+        ]
+        for pr in procs:
+            out, err = pr.communicate(timeout=120)
+            assert pr.returncode == 0, err
+    for p in people:
+        p.repo.aispend("sync", "-q")
+    assert len(lines(remote)) == 9
+    assert lines(alice.repo.path) == lines(bob.repo.path) == lines(carol.repo.path) == lines(remote)
+
+
+def test_unknown_remote_is_one_clear_line(alice: Person) -> None:
+    p = alice.repo.aispend("sync", "nowhere", check=False)
+    assert p.returncode == 1
+    assert p.stderr.strip() == "aispend: error: no remote named 'nowhere' (remotes here: origin)"
+
+
+def test_a_remote_that_refuses_the_push_loses_nothing_here(alice: Person, remote: Path) -> None:
+    hook = remote / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'notes are not welcome' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    work(alice, 1)
+    before = lines(alice.repo.path)
+    p = alice.repo.aispend("sync", check=False)
+    assert p.returncode == 1
+    assert p.stderr.startswith("aispend: error: cannot push receipts to origin: ")
+    assert "pre-receive hook declined" in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1
+    assert lines(alice.repo.path) == before and len(before) == 1
+
+
+def test_a_notes_ref_that_is_not_notes_is_left_alone(alice: Person, remote: Path) -> None:
+    blob = git(remote, "hash-object", "-w", "--stdin", input="a stray file\n").strip()
+    git(remote, "update-ref", "refs/notes/aispend", blob)
+    work(alice, 1)
+    p = alice.repo.aispend("sync", check=False)
+    assert p.returncode == 1
+    assert "origin's refs/notes/aispend is not a notes commit" in p.stderr
+    assert len(lines(alice.repo.path)) == 1
+    assert git(remote, "rev-parse", "refs/notes/aispend").strip() == blob
+
+
+def test_an_unreachable_remote(alice: Person, tmp_path: Path) -> None:
+    alice.repo.git("remote", "add", "gone", str(tmp_path / "no-such-repo"))
+    work(alice, 1)
+    p = alice.repo.aispend("sync", "gone", check=False)
+    assert p.returncode == 1
+    assert p.stderr.startswith("aispend: error: cannot fetch receipts from gone: ")
+    assert len(lines(alice.repo.path)) == 1
