@@ -42,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
             prepare_commit_msg(args[1:])
         elif hook == "drain":
             drain(Path(args[1]))
+        elif hook == "pre-push":
+            pre_push(args[1] if len(args) > 1 else "")
         elif hook in ("post-commit", "post-rewrite"):
             # Called directly (a hook framework, 'aispend hook'): queue and drain here.
             stdin = sys.stdin.read() if hook == "post-rewrite" else ""
@@ -531,6 +533,24 @@ def _rewrite_entry(conn: Any, repo: git.Repo, kind: str, stdin: str, rebasing: b
     for new, olds in news.items():
         commit = git.read_commit(repo, new)
         carry(conn, repo, commit, olds, claim=(kind == "amend"), branch=branch)
+
+
+def pre_push(remote: str) -> None:
+    """Sync the receipts with the remote being pushed to (``install --sync``); warn, never block."""
+    from aispend.errors import AispendError
+    from aispend.notes import sync
+
+    repo = git.find_repo()
+    if git.config(repo, f"remote.{remote}.url") is None:
+        return  # a push to a bare URL: no remote to keep receipts in step with
+    wait_idle(repo.git_dir)  # the last commit's receipt may still be in the making
+    try:
+        res = sync.sync(repo, remote)
+    except AispendError as e:
+        print(f"aispend: receipts not synced with {remote}: {e} (the push goes on)", file=sys.stderr)
+        return
+    if res.pushed or res.merged:
+        print(f"aispend: receipts synced with {remote}", file=sys.stderr)
 
 
 def prepare_commit_msg(args: list[str]) -> None:

@@ -22,6 +22,10 @@ from aispend import clock, git
 from aispend.errors import AispendError
 
 HOOKS = ("prepare-commit-msg", "post-commit", "post-rewrite")
+#: Installed with ``--sync``: syncs receipts when a branch is pushed.
+SYNC_HOOK = "pre-push"
+#: Where ``git fetch`` brings a remote's receipts (its remote-tracking notes ref, never ours).
+FETCH_REFSPEC = "+refs/notes/aispend:refs/notes/remotes/{remote}/aispend"
 MARKER = "# aispend-hook: 1"
 LEGACY = ".aispend-legacy"
 
@@ -96,7 +100,9 @@ class InstallResult:
     framework_lines: list[str] = field(default_factory=list)
 
 
-def install_hooks(repo: git.Repo, python: str | None = None, force: bool = False, trailer: bool = False) -> InstallResult:
+def install_hooks(
+    repo: git.Repo, python: str | None = None, force: bool = False, trailer: bool = False, sync: bool = False
+) -> InstallResult:
     """Write the three shims (idempotent); chain what was there; defer to hook frameworks."""
     hooks_dir = repo.path("hooks")
     python = python or sys.executable
@@ -105,7 +111,7 @@ def install_hooks(repo: git.Repo, python: str | None = None, force: bool = False
         hooks_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise AispendError(f"cannot create the hooks folder {hooks_dir}: {e.strerror}") from None
-    for hook in HOOKS:
+    for hook in (*HOOKS, SYNC_HOOK) if sync else HOOKS:
         path = hooks_dir / hook
         text = render(hook, python, trailer)
         if is_ours(path):
@@ -144,13 +150,15 @@ class UninstallResult:
     removed: list[str] = field(default_factory=list)
     restored: list[str] = field(default_factory=list)
     foreign: list[str] = field(default_factory=list)
+    refspecs: list[str] = field(default_factory=list)  # remotes whose notes fetch refspec was removed
 
 
 def uninstall_hooks(repo: git.Repo) -> UninstallResult:
     """Remove our shims and put back the hooks they replaced; leave anything else alone."""
     hooks_dir = repo.path("hooks")
     result = UninstallResult(hooks_dir)
-    for hook in HOOKS:
+    result.refspecs = remove_fetch_refspecs(repo)
+    for hook in (*HOOKS, SYNC_HOOK):
         path = hooks_dir / hook
         legacy = hooks_dir / (hook + LEGACY)
         if is_ours(path):
@@ -179,6 +187,34 @@ def _drop_empty_queue(q: Path) -> None:
             q.rmdir()
         except OSError:
             pass
+
+
+def add_fetch_refspecs(repo: git.Repo) -> list[str]:
+    """Make ``git fetch`` bring each remote's receipts into its remote-tracking notes ref.
+
+    Never the forced ``+refs/notes/aispend:refs/notes/aispend`` some tools add (a plain fetch
+    would then throw away unpushed receipts), and nothing in ``remote.<name>.push``: a plain
+    ``git push`` pushes what it pushed before. Returns the remotes changed.
+    """
+    changed = []
+    for remote in (git.ok(["remote"], repo.worktree) or "").split():
+        spec = FETCH_REFSPEC.format(remote=remote)
+        current = (git.ok(["config", "--get-all", f"remote.{remote}.fetch"], repo.worktree) or "").splitlines()
+        if spec not in current:
+            git.run(["config", "--add", f"remote.{remote}.fetch", spec], repo.worktree)
+            changed.append(remote)
+    return changed
+
+
+def remove_fetch_refspecs(repo: git.Repo) -> list[str]:
+    changed = []
+    for remote in (git.ok(["remote"], repo.worktree) or "").split():
+        spec = FETCH_REFSPEC.format(remote=remote)
+        current = (git.ok(["config", "--get-all", f"remote.{remote}.fetch"], repo.worktree) or "").splitlines()
+        if spec in current:
+            git.run(["config", "--fixed-value", "--unset-all", f"remote.{remote}.fetch", spec], repo.worktree)
+            changed.append(remote)
+    return changed
 
 
 def hooks_state(repo: git.Repo) -> dict[str, str]:

@@ -6,14 +6,14 @@ HOOK=@HOOK@
 AISPEND_PYTHON=@PYTHON@
 AISPEND_TRAILER=@TRAILER@
 here=$(dirname "$0")
-if [ "$HOOK" = post-rewrite ]; then
-  # git gives the rewritten commits on stdin: keep them for both hooks.
+if [ "$HOOK" = post-rewrite ] || [ "$HOOK" = pre-push ]; then
+  # git gives the rewritten commits (the refs being pushed) on stdin: keep them for both hooks.
   rewritten=$(cat)
 fi
 status=0
 # A hook that was here before aispend runs first, and its exit status is the hook's.
 if [ -x "$here/$HOOK.aispend-legacy" ]; then
-  if [ "$HOOK" = post-rewrite ]; then
+  if [ "$HOOK" = post-rewrite ] || [ "$HOOK" = pre-push ]; then
     printf '%s\n' "$rewritten" | "$here/$HOOK.aispend-legacy" "$@"
   else
     "$here/$HOOK.aispend-legacy" "$@"
@@ -52,6 +52,11 @@ else
 fi
 if [ "$HOOK" = prepare-commit-msg ]; then
   run "$HOOK" "$@" </dev/null 2>/dev/null
+  exit $status
+fi
+if [ "$HOOK" = pre-push ]; then
+  # Sync the receipts with the remote being pushed to: a warning at worst, never a blocked push.
+  [ "$status" = 0 ] && run "$HOOK" "$@" </dev/null
   exit $status
 fi
 # post-commit, post-rewrite: write down the facts of the moment in a queue in the git dir

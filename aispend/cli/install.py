@@ -24,11 +24,12 @@ def install(
     trailer: bool = typer.Option(False, "--trailer", help="Add an AI-Spend: trailer to each commit message instead of a comment."),
     key: Optional[Path] = typer.Option(None, "--key", metavar="FILE", help="Sign with this existing unencrypted ed25519 SSH key instead of aispend's own."),
     force: bool = typer.Option(False, "--force", help="Chain hooks even where a hook framework (husky, lefthook, pre-commit) owns them."),
+    sync: bool = typer.Option(False, "--sync", help="Also sync receipts when you push (a pre-push hook), and fetch them with git fetch."),
 ) -> None:
     """Install the commit hooks in this repository: every commit gets a signed receipt of its AI spend."""
     from aispend import git
     from aispend.index import db
-    from aispend.install import install_hooks, record_install
+    from aispend.install import add_fetch_refspecs, install_hooks, record_install
     from aispend.receipts import model, signing
 
     back = _span_ms(backfill) if backfill else None
@@ -39,7 +40,8 @@ def install(
     else:
         email = git.config(repo, "user.email") or "unknown"
         signer, created = signing.ensure_key(comment=f"aispend {email}")
-    result = install_hooks(repo, force=force, trailer=trailer)
+    result = install_hooks(repo, force=force, trailer=trailer, sync=sync)
+    fetching = add_fetch_refspecs(repo) if sync else []
     conn = db.connect()
     try:
         since, first = record_install(conn, repo, back, trailer)
@@ -57,6 +59,8 @@ def install(
         say("a hook framework owns some hooks; add aispend there:")
         for line in result.framework_lines:
             say(f"  {line}")
+    for remote in fetching:
+        say(f"git fetch {remote} now brings its receipts too (into refs/notes/remotes/{remote}/aispend)")
     if created:
         say(f"created signing key {signer.path}")
     elif key is not None:
@@ -80,6 +84,8 @@ def uninstall() -> None:
         say(f"removed {', '.join(result.removed)} from {result.hooks_dir}")
     if result.restored:
         say(f"restored your {', '.join(result.restored)} hook{'s' if len(result.restored) > 1 else ''}")
+    for remote in result.refspecs:
+        say(f"git fetch {remote} no longer brings receipts")
     for hook in result.foreign:
         say(f"left {hook} alone: it is not aispend's any more ({hook}.aispend-legacy is still there)")
     if not (result.removed or result.restored or result.foreign):

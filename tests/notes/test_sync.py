@@ -132,3 +132,64 @@ def test_an_unreachable_remote(alice: Person, tmp_path: Path) -> None:
     assert p.returncode == 1
     assert p.stderr.startswith("aispend: error: cannot fetch receipts from gone: ")
     assert len(lines(alice.repo.path)) == 1
+
+
+def refs(repo_path: Path) -> dict[str, str]:
+    out = git(repo_path, "for-each-ref", "--format=%(refname) %(objectname)")
+    return {name: sha for name, sha in (line.split() for line in out.splitlines())}
+
+
+def test_install_sync_pushes_receipts_with_a_plain_push_and_nothing_else(tmp_path: Path, remote: Path) -> None:
+    alice = Person("alice", tmp_path, remote)
+    out = alice.repo.install("--sync")
+    assert "installed prepare-commit-msg, post-commit, post-rewrite, pre-push" in out
+    assert "git fetch origin now brings its receipts too (into refs/notes/remotes/origin/aispend)" in out
+    assert alice.repo.git("config", "--get-all", "remote.origin.fetch").splitlines() == [
+        "+refs/heads/*:refs/remotes/origin/*", "+refs/notes/aispend:refs/notes/remotes/origin/aispend"
+    ]
+    assert alice.repo.git("config", "--get-all", "remote.origin.push", check=False) == ""
+    before = refs(remote)
+    sha = work(alice, 1)
+    alice.repo.git("switch", "-q", "-c", "side")
+    alice.repo.git("switch", "-q", "main")
+    p = subprocess.run(["git", "push", "-q"], cwd=alice.repo.path, capture_output=True, text=True, env={**os.environ, **alice.env})
+    assert p.returncode == 0, p.stderr
+    assert p.stderr.strip() == "aispend: receipts synced with origin"
+    after = refs(remote)
+    assert set(after) - set(before) == {"refs/notes/aispend"}  # the side branch was not pushed
+    assert after["refs/heads/main"] == sha and before["refs/heads/main"] != sha
+    assert len(lines(remote)) == 1
+    # A second install (same options) changes nothing; uninstall takes it all back.
+    assert "already installed" in alice.repo.install("--sync")
+    assert len(alice.repo.git("config", "--get-all", "remote.origin.fetch").splitlines()) == 2
+    out = alice.repo.aispend("uninstall").stdout
+    assert "git fetch origin no longer brings receipts" in out
+    assert alice.repo.git("config", "--get-all", "remote.origin.fetch").splitlines() == ["+refs/heads/*:refs/remotes/origin/*"]
+    assert not (alice.repo.path / ".git" / "hooks" / "pre-push").exists()
+
+
+def test_fetch_brings_receipts_into_the_tracking_ref_only(alice: Person, tmp_path: Path, remote: Path) -> None:
+    bob = Person("bob", tmp_path, remote)
+    bob.repo.install("--sync")
+    work(bob, 1)  # bob's own receipt, not pushed yet
+    mine = lines(bob.repo.path)
+    work(alice, 1, minute=20)
+    alice.repo.git("push", "-q", "origin", "main")
+    alice.repo.aispend("sync")
+    bob.repo.git("fetch", "-q", "origin")
+    assert lines(bob.repo.path) == mine  # a fetch never touches the local receipts
+    assert len(lines(bob.repo.path, "refs/notes/remotes/origin/aispend")) == 1
+    bob.repo.aispend("sync")
+    assert len(lines(bob.repo.path)) == 2
+
+
+def test_a_failing_sync_never_blocks_the_push(tmp_path: Path, remote: Path) -> None:
+    alice = Person("alice", tmp_path, remote)
+    alice.repo.install("--sync")
+    blob = git(remote, "hash-object", "-w", "--stdin", input="stray\n").strip()
+    git(remote, "update-ref", "refs/notes/aispend", blob)
+    sha = work(alice, 1)
+    p = subprocess.run(["git", "push", "-q"], cwd=alice.repo.path, capture_output=True, text=True, env={**os.environ, **alice.env})
+    assert p.returncode == 0
+    assert "aispend: receipts not synced with origin:" in p.stderr and "(the push goes on)" in p.stderr
+    assert refs(remote)["refs/heads/main"] == sha
