@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from aispend import __version__, clock, git
+from aispend import clock, git
 from aispend.paths import data_dir
 
 #: Seconds a hook may spend reading new log lines (env AISPEND_HOOK_BUDGET).
@@ -192,64 +192,14 @@ def scope_for(conn: Any, repo: git.Repo, until_ms: int, branch: str | None, skew
     return Scope(repo=key, worktree=repo.worktree, branch=branch, since_ms=since, until_ms=until_ms + (SKEW_MS if skew else 0))
 
 
-def _prompts(conn: Any, claimed: list[Any], until_ms: int) -> dict[tuple[str, str], tuple[int, str | None]]:
-    """Per session: how many prompts up to ``until_ms``, and the digest chain over them."""
-    from aispend.index.ingest import prompt_chain
+def write_receipt(conn: Any, repo: git.Repo, commit: git.Commit, claimed: list[Any], carried: list[tuple[str, dict[str, Any]]] | None = None) -> str | None:
+    """Build, sign and attach the receipt of ``commit``, signed by its committer; its line, or None."""
+    from aispend.notes.carry import write_receipt as write
 
-    out: dict[tuple[str, str], tuple[int, str | None]] = {}
-    for tool, sid in {(c.tool, c.session_id) for c in claimed}:
-        n, chain = prompt_chain(conn, sid, until_ms)
-        out[(tool, sid)] = (n, "sha256:" + chain.hex() if n else None)
-    return out
-
-
-def write_receipt(
-    conn: Any,
-    repo: git.Repo,
-    commit: git.Commit,
-    claimed: list[Any],
-    carried: list[tuple[str, dict[str, Any]]] | None = None,
-) -> str | None:
-    """Build, sign and attach the receipt of ``commit``; its line, or None when there is nothing to bill."""
-    carried = carried or []
-    if not claimed and not carried:
-        return None
-    from aispend.attribution import SKEW_MS
-    from aispend.receipts import model, signing
-
-    pricing_ids = sorted({c.pricing_id for c in claimed if c.pricing_id})
-    if not pricing_ids:
-        from aispend.pricing import table
-
-        pricing_ids = [table.load().id]
-    receipt = model.build(
-        commit=commit.sha,
-        tree=commit.tree,
-        parents=commit.parents,
-        author=commit.author_email,
-        committed_s=commit.committed_s,
-        claimed=claimed,
-        prompts=_prompts(conn, claimed, commit.committed_s * 1000 + SKEW_MS),
-        carried=[r for _, r in carried],
-        carried_digests=[d for d, _ in carried],
-        pricing=",".join(pricing_ids),
-        version=__version__,
-    )
-    key, created = signing.ensure_key(comment=f"aispend {commit.committer_email}")
-    if created:
-        log(f"created signing key {key.path}")
-    line = signing.sign(receipt, key, commit.committer_email)
-    from aispend.notes import store
-
-    store.append(repo, commit.sha, line)
-    from aispend.index.db import transaction
-
-    with transaction(conn):
-        conn.execute(
-            "INSERT OR IGNORE INTO receipts (digest, commit_sha, repo, written_ms, line) VALUES (?, ?, ?, ?, ?)",
-            (model.digest(line), commit.sha, str(repo.common_dir), clock.now_ms(), line),
-        )
-    return line
+    written = write(conn, repo, commit, claimed, carried or [], signer_email=commit.committer_email)
+    if written and written.created_key:
+        log(f"created signing key {written.key_path}")
+    return written.line if written else None
 
 
 def receipt_for_commit(conn: Any, repo: git.Repo, commit: git.Commit, branch: str | None) -> str | None:
@@ -489,31 +439,15 @@ def cherry_pick_source(repo: git.Repo, commit: git.Commit, facts: dict[str, str]
     return None
 
 
-def _valid_receipts(repo: git.Repo, sha: str) -> list[tuple[str, dict[str, Any]]]:
-    """The receipts of ``sha`` worth carrying: well-formed, signed correctly, about ``sha``."""
-    from aispend.notes import store
-    from aispend.receipts import model, verify
-
-    out = []
-    for line in store.lines_of(repo, sha):
-        if line.receipt is None:
-            continue
-        problems = verify.check_receipt(line.receipt, sha).problems
-        if problems:
-            log(f"not carrying a receipt of {sha[:12]}: {problems[0]}")
-            continue
-        out.append((model.digest(line.text), line.receipt))
-    return out
-
-
 def carry(conn: Any, repo: git.Repo, commit: git.Commit, olds: list[str], claim: bool, branch: str | None = None) -> None:
     """Receipt ``commit`` with the receipts of the commits it replaces, and with ``claim``
     (an amend) the new usage on ``branch`` too."""
     from aispend import attribution
+    from aispend.notes.carry import valid_receipts
 
     carried: list[tuple[str, dict[str, Any]]] = []
     for old in olds:
-        carried.extend(_valid_receipts(repo, old))
+        carried.extend(valid_receipts(repo, old, log))
     claimed = []
     if claim:
         scope = scope_for(conn, repo, commit.committed_s * 1000, branch)

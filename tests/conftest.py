@@ -54,3 +54,21 @@ def shared_fixtures() -> Path:
     if not (SHARED_FIXTURES / "expected").is_dir():
         pytest.skip("../shared/fixtures is absent")
     return SHARED_FIXTURES
+
+
+@pytest.fixture
+def spend(logs):  # type: ignore[no-untyped-def]
+    """Synthetic agent usage for the temporary HOME's logs."""
+    from tests.gitutil import Spend
+
+    return Spend(logs)
+
+
+@pytest.fixture
+def repo(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A repository with one commit, aispend installed at 09:00 (billing starts then)."""
+    from tests.gitutil import Repo
+
+    r = Repo.init(tmp_path / "repo")
+    r.install()
+    return r

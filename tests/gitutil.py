@@ -144,3 +144,17 @@ class Person:
         self.repo.git("config", "user.email", self.email)
         self.repo.git("config", "user.name", name)
         self.spend = Spend(Logs(home / ".claude", home / ".codex"))
+
+
+def note_lines(repo_path: Path, ref: str = "refs/notes/aispend") -> list[str]:
+    """Every receipt line under ``ref``, over all commits, sorted."""
+    out = []
+    for row in git(repo_path, "notes", f"--ref={ref}", "list", check=False).splitlines():
+        out += [x for x in git(repo_path, "cat-file", "-p", row.split()[0]).splitlines() if x.strip()]
+    return sorted(out)
+
+
+def work(p: Person, n: int, branch: str = "main", minute: int = 10) -> str:
+    """``p`` spends one request on ``branch`` at 09:MM and commits it a minute later."""
+    p.spend.claude(p.repo.path, f"2026-03-01T09:{minute:02d}:00Z", f"{p.name}-{n}", branch=branch)
+    return p.repo.commit(f"{p.name} {n}", f"2026-03-01T09:{minute + 1:02d}:00Z", files={f"{p.name}-{n}.txt": "x"})

@@ -9,47 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.gitutil import Person, git
-
-
-@pytest.fixture
-def remote(tmp_path: Path) -> Path:
-    bare = tmp_path / "remote.git"
-    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(bare))
-    seed = tmp_path / "seed"
-    git(tmp_path, "clone", "-q", str(bare), str(seed))
-    git(seed, "-c", "user.email=s@example.com", "-c", "user.name=S", "commit", "-q", "--allow-empty", "-m", "root")
-    git(seed, "push", "-q", "origin", "HEAD:main")
-    return bare
-
-
-@pytest.fixture
-def alice(tmp_path: Path, remote: Path) -> Person:
-    p = Person("alice", tmp_path, remote)
-    p.repo.install()
-    return p
-
-
-@pytest.fixture
-def bob(tmp_path: Path, remote: Path) -> Person:
-    p = Person("bob", tmp_path, remote)
-    p.repo.install()
-    return p
-
-
-def lines(repo_path: Path, ref: str = "refs/notes/aispend") -> list[str]:
-    """Every receipt line under ``ref``, over all commits."""
-    out = []
-    listing = git(repo_path, "notes", f"--ref={ref}", "list", check=False)
-    for row in listing.splitlines():
-        blob = row.split()[0]
-        out += [x for x in git(repo_path, "cat-file", "-p", blob).splitlines() if x.strip()]
-    return sorted(out)
-
-
-def work(p: Person, n: int, branch: str = "main", minute: int = 10) -> str:
-    p.spend.claude(p.repo.path, f"2026-03-01T09:{minute:02d}:00Z", f"{p.name}-{n}", branch=branch)
-    return p.repo.commit(f"{p.name} {n}", f"2026-03-01T09:{minute + 1:02d}:00Z", files={f"{p.name}-{n}.txt": "x"})
+from tests.gitutil import Person, git, work
+from tests.gitutil import note_lines as lines
 
 
 def test_receipts_reach_every_clone_in_any_order(alice: Person, bob: Person, remote: Path) -> None:

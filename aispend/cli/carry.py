@@ -1,0 +1,74 @@
+"""``aispend carry``: receipts for commits no hook saw (forge squash merges and rebase merges)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from aispend import git
+from aispend.errors import AispendError
+
+
+def carry(
+    commits: list[str] = typer.Argument(..., metavar="COMMITS...", help="The replaced commits: revisions or ranges (main..feature)."),
+    onto: Optional[str] = typer.Option(None, "--onto", metavar="COMMIT", help="Squash merge: this commit carries the receipts of all of COMMITS."),
+    match: Optional[str] = typer.Option(None, "--match", metavar="RANGE", help="Rebase merge: each commit of RANGE carries the receipts of the commit of COMMITS with the same patch (git patch-id)."),
+    key: Optional[Path] = typer.Option(None, "--key", metavar="FILE", help="Sign with this unencrypted ed25519 SSH key (a CI key) instead of this machine's."),
+    principal: Optional[str] = typer.Option(None, "--principal", metavar="EMAIL", help="Who signs (default: git's user.email)."),
+) -> None:
+    """Give merged commits receipts that carry those of the branch's commits (run after a forge merge)."""
+    from aispend.index import db
+    from aispend.notes.carry import carry_onto, patch_ids
+
+    if (onto is None) == (match is None):
+        raise AispendError("say how the branch was merged: --onto COMMIT (squash) or --match RANGE (rebase)")
+    repo = git.find_repo()
+    who = principal or git.config(repo, "user.email")
+    if not who:
+        raise AispendError("no signer: pass --principal EMAIL or set git's user.email")
+    olds = _expand(repo, commits)
+    conn = db.connect()
+    try:
+        if onto is not None:
+            written, n = carry_onto(conn, repo, onto, olds, who, key)
+            target = git.read_commit(repo, onto).sha
+            if written is None:
+                typer.echo(f"{target[:12]}: nothing to carry ({len(olds)} commits, none with a valid receipt)")
+            else:
+                typer.echo(f"{target[:12]}: carries {n} receipt{'s' if n != 1 else ''} of {len(olds)} commits")
+            return
+        assert match is not None
+        old_by_patch = patch_ids(repo, olds)
+        new_by_patch = patch_ids(repo, [match])
+        done = 0
+        for pid, new in new_by_patch.items():
+            old = old_by_patch.get(pid)
+            if old is None or old == new:
+                continue
+            written, n = carry_onto(conn, repo, new, [old], who, key)
+            if written is not None:
+                done += 1
+                typer.echo(f"{new[:12]}: carries {n} receipt{'s' if n != 1 else ''} of {old[:12]}")
+        if not done:
+            typer.echo("nothing to carry: no commit of the range has the patch of a commit with a receipt")
+    finally:
+        conn.close()
+
+
+def _expand(repo: "git.Repo", revs: list[str]) -> list[str]:
+    """Revisions and ranges as the list of commits they name."""
+    out: list[str] = []
+    for rev in revs:
+        if ".." in rev or rev.startswith("^"):
+            listed = git.run(["rev-list", rev, "--"], repo.worktree).split()
+            if not listed:
+                raise AispendError(f"{rev}: an empty range")
+            out.extend(listed)
+        else:
+            sha = git.ok(["rev-parse", "--verify", "-q", f"{rev}^{{commit}}"], repo.worktree)
+            if not sha:
+                raise AispendError(f"no such commit: {rev}")
+            out.append(sha)
+    return out

@@ -1,0 +1,123 @@
+"""Receipts survive forge merges (aispend carry) and chains of rewrites, totals intact."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from aispend.receipts.model import nusd_of
+from tests.gitutil import Person, Repo, Spend, at, git, work
+
+ONE = 10_500_000
+
+
+def server_clone(tmp_path: Path, remote: Path) -> Repo:
+    """The forge: a clone with no aispend at all, merging pull requests."""
+    path = tmp_path / "forge"
+    git(tmp_path, "clone", "-q", str(remote), str(path))
+    r = Repo(path)
+    r.git("config", "user.email", "forge@example.com")
+    r.git("config", "user.name", "Forge")
+    return r
+
+
+def ci_runner(tmp_path: Path, remote: Path) -> tuple[Person, Path]:
+    if shutil.which("ssh-keygen") is None:
+        pytest.skip("ssh-keygen is not installed")
+    ci = Person("ci", tmp_path, remote)
+    key = tmp_path / "ci_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "ci", "-f", str(key)], check=True)
+    return ci, key
+
+
+def test_squash_merge_on_the_forge_carried_by_ci(alice: Person, tmp_path: Path, remote: Path) -> None:
+    alice.repo.git("switch", "-q", "-c", "feature")
+    work(alice, 1, branch="feature", minute=10)
+    work(alice, 2, branch="feature", minute=20)
+    alice.repo.git("push", "-q", "origin", "feature")
+    alice.repo.aispend("sync")
+    forge = server_clone(tmp_path, remote)
+    base = forge.head("origin/main")
+    forge.git("merge", "-q", "--squash", "origin/feature")
+    forge.git("commit", "-q", "-m", "Feature (#1)", env=at("2026-03-01T10:00:00Z"))
+    forge.git("push", "-q", "origin", "main")
+    ci, key = ci_runner(tmp_path, remote)
+    ci.repo.git("fetch", "-q", "origin")
+    ci.repo.aispend("sync")
+    out = ci.repo.aispend("carry", "--key", str(key), "--principal", "ci@example.com", "--onto", "origin/main", f"{base}..origin/feature").stdout
+    merged = ci.repo.head("origin/main")
+    assert out.strip() == f"{merged[:12]}: carries 2 receipts of 2 commits"
+    ci.repo.aispend("sync")
+    alice.repo.aispend("sync")
+    alice.repo.git("fetch", "-q", "origin")
+    signers = alice.repo.path / ".aispend" / "allowed_signers"
+    signers.parent.mkdir()
+    pub = key.with_suffix(".pub").read_text().split()
+    signers.write_text(
+        alice.repo.aispend("key").stdout.strip().splitlines()[-1] + "\n"
+        + f'ci@example.com namespaces="aispend-receipt" {pub[0]} {pub[1]}\n'
+    )
+    view = json.loads(alice.repo.aispend("show", "--json", "origin/main").stdout)
+    assert view["verification"]["status"] == "valid"
+    assert view["totals"]["requests"] == 2 and view["totals"]["cost_usd"] == 0.021
+    [rec] = view["receipts"]
+    assert rec["signer"]["principal"] == "ci@example.com" and len(rec["carried_from"]) == 2
+    assert alice.repo.aispend("verify", "origin/main", "origin/feature").stdout.strip().endswith("OK")
+
+
+def test_rebase_merge_matched_by_patch_id(alice: Person, tmp_path: Path, remote: Path) -> None:
+    alice.repo.git("switch", "-q", "-c", "feature")
+    olds = [work(alice, 1, branch="feature", minute=10), work(alice, 2, branch="feature", minute=20)]
+    alice.repo.git("push", "-q", "origin", "feature")
+    alice.repo.aispend("sync")
+    forge = server_clone(tmp_path, remote)
+    forge.commit("upstream moved", "2026-03-01T09:50:00Z", files={"up.txt": "u"})
+    base = forge.head()
+    forge.git("switch", "-q", "-c", "pr", "origin/feature")
+    forge.git("rebase", "-q", "main", env=at("2026-03-01T10:00:00Z"))
+    forge.git("switch", "-q", "main")
+    forge.git("merge", "-q", "--ff-only", "pr")
+    forge.git("push", "-q", "origin", "main")
+    ci, key = ci_runner(tmp_path, remote)
+    ci.repo.git("fetch", "-q", "origin")
+    ci.repo.aispend("sync")
+    out = ci.repo.aispend("carry", "--key", str(key), "--match", f"{base}..origin/main", f"{olds[0]}~1..origin/feature").stdout
+    news = ci.repo.git("rev-list", "--reverse", f"{base}..origin/main").split()
+    assert len(news) == 2 and set(news).isdisjoint(olds)
+    assert sorted(out.strip().splitlines()) == sorted(f"{n[:12]}: carries 1 receipt of {o[:12]}" for n, o in zip(news, olds))
+    for n, i in zip(news, (1, 2)):
+        [rec] = ci.repo.receipts(n)
+        assert rec["commit"] == n and [s["session"] for s in rec["sessions"]] == [f"alice-{i}"]
+
+
+def test_carry_needs_to_know_how_the_branch_was_merged(alice: Person) -> None:
+    p = alice.repo.aispend("carry", "HEAD", check=False)
+    assert p.returncode == 1
+    assert p.stderr.strip() == "aispend: error: say how the branch was merged: --onto COMMIT (squash) or --match RANGE (rebase)"
+
+
+def test_a_chain_of_rewrites_keeps_the_original_spend(repo: Repo, spend: Spend) -> None:
+    """amend, then rebase, then squash: one receipt per final commit, totals equal to what was spent."""
+    repo.git("switch", "-q", "-c", "topic")
+    spend.claude(repo.path, "2026-03-01T09:10:00Z", "a", branch="topic")
+    repo.commit("a", "2026-03-01T09:15:00Z")
+    spend.claude(repo.path, "2026-03-01T09:20:00Z", "a2", branch="topic")
+    repo.git("commit", "-q", "--amend", "--no-edit", env=at("2026-03-01T09:25:00Z"))
+    spend.claude(repo.path, "2026-03-01T09:30:00Z", "b", branch="topic")
+    repo.commit("b", "2026-03-01T09:35:00Z")
+    repo.git("switch", "-q", "main")
+    repo.commit("upstream", "2026-03-01T09:40:00Z", files={"up.txt": "u"})
+    repo.git("switch", "-q", "topic")
+    repo.git("rebase", "-q", "main", env=at("2026-03-01T09:45:00Z"))
+    script = "sed -i -e '2s/^pick/squash/'"
+    repo.git("rebase", "-q", "-i", "HEAD~2", env={**at("2026-03-01T09:50:00Z"), "GIT_SEQUENCE_EDITOR": script, "GIT_EDITOR": "true"})
+    [rec] = repo.receipts()
+    assert rec["commit"] == repo.head()
+    assert sorted(s["session"] for s in rec["sessions"]) == ["a", "a2", "b"]
+    assert rec["totals"]["requests"] == 3 and nusd_of(rec["totals"]["cost_usd"]) == 3 * ONE
+    # Every earlier version keeps its own receipt; only the final commit is in the history.
+    assert repo.git("rev-list", "--count", "main..HEAD").strip() == "1"
