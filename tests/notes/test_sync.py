@@ -154,3 +154,63 @@ def test_a_failing_sync_never_blocks_the_push(tmp_path: Path, remote: Path) -> N
     assert p.returncode == 0
     assert "aispend: receipts not synced with origin:" in p.stderr and "(the push goes on)" in p.stderr
     assert refs(remote)["refs/heads/main"] == sha
+
+
+def test_same_branch_both_orders_and_verify_everywhere(alice: Person, bob: Person, remote: Path) -> None:
+    work(alice, 1, minute=10)
+    alice.repo.git("push", "-q", "origin", "main")
+    bob.repo.aispend("sync")  # bob first: nothing of his yet, takes alice's
+    bob.repo.git("pull", "-q", "--rebase", "origin", "main")
+    work(bob, 1, minute=20)
+    bob.repo.git("push", "-q", "origin", "main")
+    work(alice, 2, minute=30)  # alice commits again before she hears of bob's
+    alice.repo.aispend("sync")
+    bob.repo.aispend("sync")
+    alice.repo.aispend("sync")
+    assert len(lines(remote)) == 3
+    assert lines(alice.repo.path) == lines(bob.repo.path) == lines(remote)
+    # Each clone verifies the receipts of the commits it has (alice's second one is not pushed).
+    for p, expect in ((alice, "4 commits, 3 with receipts"), (bob, "3 commits, 2 with receipts")):
+        p.repo.git("fetch", "-q", "origin")
+        out = p.repo.aispend("verify", "origin/main", "main").stdout
+        assert expect in out and out.strip().endswith("OK"), out
+
+
+def test_a_push_that_loses_the_race_is_retried(alice: Person, bob: Person, remote: Path) -> None:
+    from aispend import git as g
+    from aispend.notes import sync
+
+    work(alice, 1, minute=10)
+    work(bob, 1, minute=20)
+    a = g.find_repo(alice.repo.path)
+    theirs = sync.fetch(a, "origin")
+    assert theirs is None
+    bob.repo.aispend("sync")  # bob pushes between alice's fetch and her push
+    assert sync.push(a, "origin") is False  # non-fast-forward: not forced, not an error
+    assert len(lines(remote)) == 1
+    res = sync.sync(a, "origin")
+    assert res.pushed and res.merged and res.attempts == 1
+    assert len(lines(remote)) == 2
+
+
+def test_a_rebased_and_force_pushed_branch_keeps_its_spend(alice: Person, bob: Person, remote: Path) -> None:
+    alice.repo.git("switch", "-q", "-c", "feature")
+    work(alice, 1, branch="feature", minute=10)
+    work(alice, 2, branch="feature", minute=20)
+    alice.repo.git("push", "-q", "origin", "feature")
+    alice.repo.aispend("sync")
+    work(bob, 1, minute=30)
+    bob.repo.git("push", "-q", "origin", "main")
+    bob.repo.aispend("sync")
+    alice.repo.git("fetch", "-q", "origin")
+    alice.repo.git("rebase", "-q", "origin/main", env={"GIT_COMMITTER_DATE": "2026-03-01T09:40:00Z"})
+    alice.repo.git("push", "-q", "--force", "origin", "feature")
+    alice.repo.aispend("sync")
+    bob.repo.git("fetch", "-q", "origin")
+    bob.repo.aispend("sync")
+    import json
+
+    views = [json.loads(bob.repo.aispend("show", "--json", rev).stdout) for rev in ("origin/feature~1", "origin/feature")]
+    assert [v["totals"]["requests"] for v in views] == [1, 1]
+    assert sum(v["totals"]["cost_usd"] for v in views) == 0.021
+    assert all(len(v["receipts"][0]["carried_from"]) == 1 for v in views)
