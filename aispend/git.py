@@ -144,15 +144,14 @@ def read_note(repo: Repo, sha: str, ref: str = NOTES_REF) -> str | None:
     return p.stdout.decode("utf-8", "replace")
 
 
-def notes_in(repo: Repo, revs: Sequence[str], ref: str = NOTES_REF) -> Iterator[tuple[str, str, str]]:
-    """``(commit, tree, note)`` for every commit of ``git log REVS`` (one process for all)."""
-    out = run(
-        ["log", f"--notes={ref}", "--format=%x1e%H %T%x00%N", *revs, "--"], repo.worktree
-    )
+def log_with_notes(repo: Repo, revs: Sequence[str], ref: str = NOTES_REF) -> Iterator[tuple[str, str, str, int, str, str]]:
+    """``(commit, tree, author email, committer time, subject, note)`` for every commit of
+    ``git log REVS`` (one process for all)."""
+    out = run(["log", f"--notes={ref}", "--format=%x1e%H %T %ct%x00%ae%x00%s%x00%N", *revs, "--"], repo.worktree)
     for rec in out.split("\x1e")[1:]:
-        head, _, note = rec.partition("\x00")
-        sha, _, tree = head.partition(" ")
-        yield sha, tree.strip(), note
+        head, author, subject, note = (rec.split("\x00", 3) + ["", "", ""])[:4]
+        sha, tree, when = (head.split() + ["", "", "0"])[:3]
+        yield sha, tree, author, int(when) if when.isdigit() else 0, subject, note
 
 
 def append_note_line(repo: Repo, sha: str, line: str, ref: str = NOTES_REF, attempts: int = 20) -> None:

@@ -54,7 +54,7 @@ def lines_of(repo: git.Repo, sha: str) -> list[NoteLine]:
 
 def lines_in(repo: git.Repo, revs: Sequence[str]) -> Iterator[tuple[str, str, list[NoteLine]]]:
     """``(commit, tree, lines)`` for every commit of a range, in one git process."""
-    for sha, tree, note in git.notes_in(repo, revs):
+    for sha, tree, _author, _when, _subject, note in git.log_with_notes(repo, revs):
         yield sha, tree, parse_note(sha, note) if note.strip() else []
 
 

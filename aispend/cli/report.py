@@ -1,0 +1,135 @@
+"""``aispend report``: the team's AI spend, read from the receipts in the notes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from aispend.errors import AispendError
+
+FORMATS = ("table", "json", "csv", "md")
+
+
+def report(
+    revs: Optional[list[str]] = typer.Argument(None, metavar="[RANGE]...", help="Commits as git log takes them (default: HEAD's history)."),
+    all_refs: bool = typer.Option(False, "--all", help="Every branch and tag (git log --all)."),
+    since: Optional[str] = typer.Option("30d", "--since", metavar="DATE|SPAN", help="First day, by commit date, inclusive: 30d, 4w, YYYY-MM-DD."),
+    until: Optional[str] = typer.Option(None, "--until", metavar="DATE|SPAN", help="Last day, inclusive."),
+    by: str = typer.Option("author", "--by", metavar="GROUP", help="Group rows by author, model, tool, day, week, month, commit or session."),
+    author: Optional[str] = typer.Option(None, "--author", metavar="EMAIL", help="Only this author's commits."),
+    verified_only: bool = typer.Option(False, "--verified-only", help="Leave out receipts that fail verification (else counted, and flagged)."),
+    fmt: str = typer.Option("table", "--format", metavar="FORMAT", help="table, json, csv or md."),
+    output: Optional[Path] = typer.Option(None, "--output", metavar="FILE", help="Write the report here instead of printing it."),
+    tz: Optional[str] = typer.Option(None, "--tz", metavar="ZONE", help="Time zone for days (IANA name or UTC); default: local."),
+    allowed_signers: Optional[Path] = typer.Option(None, "--allowed-signers", metavar="FILE", help="Trusted signers (ssh-keygen's allowed-signers format)."),
+) -> None:
+    """Show the AI spend the receipts record: per author, model, day..., with outliers and anomalies."""
+    from aispend import git
+    from aispend.reports import spend
+    from aispend.reports.receipts import load_trust
+    from aispend.reports.timerange import day_range
+
+    if by not in spend.GROUPS:
+        raise AispendError(f"--by {by!r}: choose one of {', '.join(spend.GROUPS)}")
+    if fmt not in FORMATS:
+        raise AispendError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    repo = git.find_repo()
+    range_revs = ["--all"] if all_refs else (revs or ["HEAD"])
+    if not all_refs and range_revs == ["HEAD"] and git.ok(["rev-parse", "-q", "--verify", "HEAD"], repo.worktree) is None:
+        raise AispendError("this repository has no commits yet")
+    rep = spend.report(repo, range_revs, day_range(since, until, tz), by, load_trust(repo, allowed_signers), author, verified_only)
+    text = render(rep, fmt)
+    if output is not None:
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as e:
+            raise AispendError(f"cannot write {output}: {e.strerror}") from None
+        typer.echo(f"report written to {output}")
+    else:
+        typer.echo(text, nl=False)
+
+
+def render(rep: dict[str, Any], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(rep, indent=2, ensure_ascii=False) + "\n"
+    cols = ["key", "commits", "cost_usd", "total_tokens", "input_tokens", "output_tokens",
+            "cache_creation_tokens", "cache_read_tokens", "reasoning_tokens", "unpriced_tokens", "cache_hit_rate"]
+    if fmt == "csv":
+        import csv
+        import io
+
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(cols)
+        for r in rep["rows"]:
+            w.writerow([r[c] for c in cols])
+        return buf.getvalue()
+    if fmt == "md":
+        return _markdown(rep)
+    return _table(rep)
+
+
+def _clean(text: str) -> str:
+    from aispend.reports.render import clean
+
+    return clean(text)
+
+
+def _markdown(rep: dict[str, Any]) -> str:
+    t = rep["totals"]
+    esc = lambda s: _clean(str(s)).replace("|", "\\|")  # noqa: E731
+    out = [
+        f"**AI spend: ${t['cost_usd']:,.2f}** over {t['commits_with_receipts']} of {t['commits']} commits"
+        f" ({t['total_tokens']:,} tokens, cache-hit rate {100 * t['cache_hit_rate']:.0f}%)",
+        "",
+        f"| {rep['group_by']} | commits | cost | tokens |",
+        "|---|---:|---:|---:|",
+    ]
+    out += [f"| {esc(r['key'])} | {r['commits']} | ${r['cost_usd']:,.2f} | {r['total_tokens']:,} |" for r in rep["rows"]]
+    if t["failed_receipts"]:
+        out += ["", f"{t['failed_receipts']} receipt(s) failed verification"]
+    return "\n".join(out) + "\n"
+
+
+def _table(rep: dict[str, Any]) -> str:
+    import io
+
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    buf = io.StringIO()
+    con = Console(file=buf, width=100, highlight=False, color_system=None)
+    t = rep["totals"]
+    span = f"{rep['since'] or 'the start'} .. {rep['until'] or 'today'}"
+    if not t["commits"]:
+        con.print(Text(f"no commits in {rep['range']} from {span}: nothing to report"))
+        return buf.getvalue()
+    con.print(Text(f"AI spend {span} ({rep['tz']}), {rep['range']}: ${t['cost_usd']:,.2f}"))
+    con.print(Text(
+        f"{t['commits_with_receipts']} of {t['commits']} commits carry a receipt; cost per receipted commit: "
+        f"mean ${t['cost_per_commit']['mean']:,.2f}, median ${t['cost_per_commit']['median']:,.2f}, p90 ${t['cost_per_commit']['p90']:,.2f}"
+    ))
+    con.print(Text(
+        f"tokens: input {t['input_tokens']:,}, cache writes {t['cache_creation_tokens']:,}, cache reads {t['cache_read_tokens']:,}, "
+        f"output {t['output_tokens']:,}; cache-hit rate {100 * t['cache_hit_rate']:.0f}%"
+    ))
+    if t["models"]:
+        con.print(Text("model mix: " + ", ".join(f"{_clean(m['model'])} {100 * m['share']:.0f}%" for m in t["models"][:5])))
+    if t["failed_receipts"]:
+        con.print(Text(f"{t['failed_receipts']} receipt(s) failed verification: see aispend verify"))
+    if rep["rows"]:
+        table = Table(box=None, pad_edge=False)
+        for col, just in ((rep["group_by"], "left"), ("commits", "right"), ("cost", "right"), ("tokens", "right"), ("cache hits", "right")):
+            table.add_column(col, justify=just)  # type: ignore[arg-type]
+        for r in rep["rows"]:
+            table.add_row(Text(_clean(str(r["key"]))), f"{r['commits']:,}", f"${r['cost_usd']:,.2f}", f"{r['total_tokens']:,}", f"{100 * r['cache_hit_rate']:.0f}%")
+        con.print(table)
+    for o in rep["outliers"]:
+        con.print(Text(f"outlier: {o['commit'][:12]} ${o['cost_usd']:,.2f} ({o['times_median']}x the median) {_clean(o['author'])}: {_clean(o['subject'])[:60]}"))
+    for a in rep["anomalies"]:
+        con.print(Text(f"anomaly: {a['day']} ${a['cost_usd']:,.2f}, over twice the 14-day median (${a['trailing_median_usd']:,.2f})"))
+    return buf.getvalue()

@@ -1,0 +1,198 @@
+"""``aispend report``: the team's AI spend, from the receipts in the notes (docs/report.md).
+
+It reads the shared record (notes), never anyone's local logs. Every receipt is
+verified; those that fail are counted apart. Spend carried from rewritten
+commits counts once: a receipt whose digest another receipt of the range carries
+is left out (its spend is inside the other one).
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from aispend import git
+from aispend.index.db import TOKEN_FIELDS
+from aispend.notes import store
+from aispend.receipts import verify
+from aispend.receipts.model import digest, nusd_of, usd_number
+from aispend.reports.receipts import FAILING, Trust, check_lines
+from aispend.reports.timerange import DayRange, zone_name
+
+GROUPS = ("author", "model", "tool", "day", "week", "month", "commit", "session")
+#: A commit costing more than this many times the median receipted commit is an outlier.
+OUTLIER_FACTOR = 8
+#: A day costing more than this many times the median of the 14 days before is an anomaly.
+ANOMALY_FACTOR = 2
+ANOMALY_WINDOW_DAYS = 14
+
+
+@dataclass
+class _Sums:
+    commits: set[str] = field(default_factory=set)
+    tokens: dict[str, int] = field(default_factory=lambda: {f: 0 for f in (*TOKEN_FIELDS, "unpriced_tokens")})
+    cost: int = 0
+
+    def add(self, sha: str, part: dict[str, Any], cost: int) -> None:
+        self.commits.add(sha)
+        for f in self.tokens:
+            self.tokens[f] += part[f]
+        self.cost += cost
+
+    def out(self) -> dict[str, Any]:
+        t = self.tokens
+        fed = t["input_tokens"] + t["cache_creation_tokens"] + t["cache_read_tokens"]
+        return {
+            "commits": len(self.commits),
+            **t,
+            "cost_usd": usd_number(self.cost),
+            "cache_hit_rate": round(t["cache_read_tokens"] / fed, 4) if fed else 0.0,
+        }
+
+
+@dataclass
+class _Commit:
+    sha: str
+    author: str
+    when_s: int
+    subject: str
+    receipts: list[tuple[str, dict[str, Any], str]]  # (digest, receipt, status)
+
+
+def _commits(repo: git.Repo, revs: list[str], trust: Trust) -> list[_Commit]:
+    """Every commit of the range with its receipts and their verification (one git process)."""
+    out = []
+    for sha, tree, author, when_s, subject, note in git.log_with_notes(repo, revs):
+        lines = store.parse_note(sha, note) if note.strip() else []
+        rs: list[tuple[str, dict[str, Any], str]] = []
+        for c in check_lines(lines, sha, tree, trust):
+            r = c.line.receipt
+            if r is None or verify.schema_problems(r):
+                rs.append(("", {}, verify.INVALID))  # unreadable: counted apart, no spend
+                continue
+            rs.append((digest(c.line.text), r, c.result.status))
+        out.append(_Commit(sha, author, when_s, subject, rs))
+    return out
+
+
+def report(
+    repo: git.Repo,
+    revs: list[str],
+    rng: DayRange,
+    group_by: str,
+    trust: Trust,
+    author: str | None = None,
+    verified_only: bool = False,
+) -> dict[str, Any]:
+    """The report's JSON contract (docs/report.md)."""
+    lo, hi = rng.bounds_ms()
+    commits = [
+        c for c in _commits(repo, revs, trust)
+        if (lo is None or c.when_s * 1000 >= lo) and (hi is None or c.when_s * 1000 < hi)
+        and (author is None or c.author.lower() == author.lower())
+    ]
+    # Spend carried into another receipt of the range counts there, once.
+    carried = {d for c in commits for _, r, _ in c.receipts for d in r.get("carried_from", [])}
+    seen: set[str] = set()
+    totals = _Sums()
+    rows: dict[str, _Sums] = {}
+    mix: dict[str, _Sums] = {}
+    per_commit: dict[str, int] = {}
+    per_day: dict[str, int] = {}
+    failed = 0
+    for c in commits:
+        day = datetime.fromtimestamp(c.when_s, rng.tz).date()
+        for d, r, status in c.receipts:
+            if status in FAILING:
+                failed += 1
+                if verified_only or not r:
+                    continue
+            if not r or d in carried or d in seen:
+                continue
+            seen.add(d)
+            for s in r["sessions"]:
+                for m in s["models"]:
+                    cost = nusd_of(m["cost_usd"]) or 0 if m["cost_usd"] is not None else 0
+                    totals.add(c.sha, m, cost)
+                    key = _key(group_by, c, s, m, day)
+                    rows.setdefault(key, _Sums()).add(c.sha, m, cost)
+                    mix.setdefault(str(m["model"]), _Sums()).add(c.sha, m, cost)
+                    per_commit[c.sha] = per_commit.get(c.sha, 0) + cost
+                    per_day[day.isoformat()] = per_day.get(day.isoformat(), 0) + cost
+    costs = sorted(per_commit.values())
+    median = statistics.median(costs) if costs else 0
+    by_sha = {c.sha: c for c in commits}
+    outliers = [
+        {"commit": sha, "author": by_sha[sha].author, "subject": by_sha[sha].subject, "cost_usd": usd_number(n),
+         "times_median": round(n / median, 1)}
+        for sha, n in sorted(per_commit.items(), key=lambda kv: -kv[1])
+        if median and n > OUTLIER_FACTOR * median
+    ]
+    out_totals = totals.out()
+    out_totals["commits"] = len(commits)
+    out_totals["commits_with_receipts"] = sum(1 for c in commits if any(r for _, r, _ in c.receipts))
+    out_totals["failed_receipts"] = failed
+    out_totals["cost_per_commit"] = {
+        "mean": usd_number(round(statistics.fmean(costs))) if costs else 0.0,
+        "median": usd_number(round(median)),
+        "p90": usd_number(costs[min(len(costs) - 1, int(0.9 * (len(costs) - 1) + 0.5))]) if costs else 0.0,
+    }
+    out_totals["models"] = [
+        {"model": name, "cost_usd": usd_number(m.cost), "share": round(m.cost / totals.cost, 4) if totals.cost else 0.0}
+        for name, m in sorted(mix.items(), key=lambda kv: (-kv[1].cost, kv[0]))
+    ]
+    ordered = sorted(rows.items(), key=lambda kv: kv[0] if group_by in ("day", "week", "month") else (-kv[1].cost, kv[0]))
+    return {
+        "range": " ".join(revs),
+        "since": rng.since.isoformat() if rng.since else None,
+        "until": rng.until.isoformat() if rng.until else None,
+        "tz": zone_name(rng.tz),
+        "group_by": group_by,
+        "totals": out_totals,
+        "rows": [{"key": k, **v.out()} for k, v in ordered],
+        "outliers": outliers,
+        "anomalies": _anomalies(per_day),
+    }
+
+
+def _key(group_by: str, c: _Commit, s: dict[str, Any], m: dict[str, Any], day: Any) -> str:
+    if group_by == "author":
+        return c.author
+    if group_by == "model":
+        return str(m["model"])
+    if group_by == "tool":
+        return str(s["tool"])
+    if group_by == "session":
+        return f"{s['tool']}:{s['session']}"
+    if group_by == "commit":
+        return c.sha
+    if group_by == "week":
+        iso = day.isocalendar()
+        return f"{iso.year}-W{iso.week:02d}"
+    if group_by == "month":
+        return f"{day.year}-{day.month:02d}"
+    return str(day.isoformat())
+
+
+def _anomalies(per_day: dict[str, int]) -> list[dict[str, Any]]:
+    """Days costing more than twice the median of the 14 days before (days without spend count as 0)."""
+    if not per_day:
+        return []
+    days = sorted(per_day)
+    first = datetime.fromisoformat(days[0]).date()
+    out = []
+    for d in days:
+        day = datetime.fromisoformat(d).date()
+        window = [
+            per_day.get((day - timedelta(days=k)).isoformat(), 0)
+            for k in range(1, ANOMALY_WINDOW_DAYS + 1)
+            if day - timedelta(days=k) >= first
+        ]
+        if len(window) < ANOMALY_WINDOW_DAYS:
+            continue  # not enough history before it to judge
+        base = statistics.median(window)
+        if base and per_day[d] > ANOMALY_FACTOR * base:
+            out.append({"day": d, "cost_usd": usd_number(per_day[d]), "trailing_median_usd": usd_number(round(base))})
+    return out

@@ -1,0 +1,135 @@
+"""aispend report: every number of the JSON against a hand computation, on real receipts in notes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from aispend.receipts.model import canonical
+from tests.gitutil import Repo, Spend, at
+
+# claude-sonnet-4-5: 1000 in + 500 out = $0.0105 (1,500 tokens); 10x that = $0.105
+ONE = 0.0105
+
+
+def report(repo: Repo, *args: str) -> dict:  # type: ignore[type-arg]
+    return json.loads(repo.aispend("report", "--format", "json", "--tz", "UTC", *args).stdout)
+
+
+@pytest.fixture
+def team(repo: Repo, spend: Spend) -> Repo:
+    """dev: 1 request at 09:10 (c1); bob: 2 requests, one of an unpriced model (c2); a commit without AI."""
+    spend.claude(repo.path, "2026-03-01T09:10:00Z", "s-dev")
+    repo.commit("c1", "2026-03-01T09:20:00Z")
+    spend.claude(repo.path, "2026-03-01T09:30:00Z", "s-bob")
+    spend.claude(repo.path, "2026-03-01T09:31:00Z", "s-bob", model="some-unknown-model")
+    repo.commit("c2", "2026-03-01T09:40:00Z", env={"GIT_AUTHOR_EMAIL": "bob@example.com"})
+    repo.commit("plain", "2026-03-01T09:50:00Z")
+    return repo
+
+
+def test_totals_and_rows_by_author(team: Repo) -> None:
+    r = report(team)
+    assert (r["since"], r["until"], r["group_by"], r["range"]) == ("2026-01-31", None, "author", "HEAD")
+    t = r["totals"]
+    assert (t["commits"], t["commits_with_receipts"], t["failed_receipts"]) == (4, 2, 0)
+    assert t["cost_usd"] == 2 * ONE
+    assert (t["requests"], t["total_tokens"], t["unpriced_tokens"]) == (3, 4500, 1500)
+    assert t["cost_per_commit"] == {"mean": ONE, "median": ONE, "p90": ONE}
+    assert t["models"] == [
+        {"model": "claude-sonnet-4-5-20250929", "cost_usd": 0.021, "share": 1.0},
+        {"model": "some-unknown-model", "cost_usd": 0.0, "share": 0.0},
+    ]
+    rows = {row["key"]: row for row in r["rows"]}
+    assert set(rows) == {"dev@example.com", "bob@example.com"}
+    assert (rows["bob@example.com"]["commits"], rows["bob@example.com"]["requests"], rows["bob@example.com"]["cost_usd"]) == (1, 2, ONE)
+    assert rows["dev@example.com"]["total_tokens"] == 1500
+    assert r["outliers"] == [] and r["anomalies"] == []
+
+
+def test_rows_by_model_and_author_filter(team: Repo) -> None:
+    rows = {row["key"]: row for row in report(team, "--by", "model")["rows"]}
+    assert rows["claude-sonnet-4-5-20250929"]["requests"] == 2 and rows["claude-sonnet-4-5-20250929"]["commits"] == 2
+    assert rows["some-unknown-model"]["unpriced_tokens"] == 1500 and rows["some-unknown-model"]["cost_usd"] == 0.0
+    only = report(team, "--author", "bob@example.com")
+    assert only["totals"]["commits"] == 1 and only["totals"]["cost_usd"] == ONE
+
+
+def test_days_follow_the_time_zone(repo: Repo, spend: Spend) -> None:
+    spend.claude(repo.path, "2026-03-01T15:20:00Z", "late")
+    repo.commit("late", "2026-03-01T15:30:00Z")  # 00:30 on 2 March in Tokyo
+    utc = report(repo, "--by", "day")
+    tokyo = json.loads(repo.aispend("report", "--format", "json", "--tz", "Asia/Tokyo", "--by", "day").stdout)
+    assert [row["key"] for row in utc["rows"]] == ["2026-03-01"]
+    assert [row["key"] for row in tokyo["rows"]] == ["2026-03-02"]
+
+
+def test_carried_spend_counts_once(team: Repo, spend: Spend) -> None:
+    c1 = team.head("HEAD~2")
+    team.git("switch", "-q", "-c", "release", "HEAD~3")
+    team.git("cherry-pick", c1, env=at("2026-03-01T10:00:00Z"))
+    assert team.receipts()[0]["carried_from"]  # the pick carries c1's receipt
+    r = report(team, "--all")
+    assert r["totals"]["cost_usd"] == 2 * ONE  # not 3: c1's spend is inside the pick's receipt
+    assert r["totals"]["commits_with_receipts"] == 3
+
+
+def test_failing_receipts_are_counted_apart(team: Repo) -> None:
+    line = team.git("notes", "--ref=refs/notes/aispend", "show", "HEAD~1").strip()
+    rec = json.loads(line)
+    rec["totals"]["cost_usd"] = "9"
+    team.git("notes", "--ref=refs/notes/aispend", "add", "-f", "-m", canonical(rec), "HEAD~1")
+    r = report(team)
+    assert r["totals"]["failed_receipts"] == 1 and r["totals"]["cost_usd"] == 2 * ONE
+    v = report(team, "--verified-only")
+    assert v["totals"]["failed_receipts"] == 1 and v["totals"]["cost_usd"] == ONE
+    assert "1 receipt(s) failed verification: see aispend verify" in team.aispend("report").stdout
+
+
+def test_outliers(repo: Repo, spend: Spend) -> None:
+    for i in range(4):
+        spend.claude(repo.path, f"2026-03-01T09:{10 + i * 5}:00Z", f"s{i}")
+        repo.commit(f"small {i}", f"2026-03-01T09:{12 + i * 5}:00Z")
+    spend.claude(repo.path, "2026-03-01T10:00:00Z", "big", inp=10_000, out=5_000)
+    big = repo.commit("big one", "2026-03-01T10:05:00Z")
+    r = report(repo)
+    assert r["outliers"] == [{"commit": big, "author": "dev@example.com", "subject": "big one", "cost_usd": 0.105, "times_median": 10.0}]
+    assert r["totals"]["cost_per_commit"] == {"mean": 0.0294, "median": ONE, "p90": 0.105}
+    assert f"outlier: {big[:12]} $0.10 (10.0x the median) dev@example.com: big one" in repo.aispend("report").stdout
+
+
+def test_anomalies_against_the_trailing_two_weeks(tmp_path: Path, spend: Spend) -> None:
+    repo = Repo.init(tmp_path / "repo")
+    repo.install(when="2026-01-31T00:00:00Z")
+    for day in range(1, 17):  # 16 days of one request each, then a day of three
+        spend.claude(repo.path, f"2026-02-{day:02d}T10:00:00Z", f"d{day}")
+        repo.commit(f"day {day}", f"2026-02-{day:02d}T11:00:00Z")
+    for k in range(3):
+        spend.claude(repo.path, f"2026-02-17T10:0{k}:00Z", f"peak{k}")
+    repo.commit("peak", "2026-02-17T11:00:00Z")
+    r = report(repo, "--since", "2026-02-01")
+    assert r["anomalies"] == [{"day": "2026-02-17", "cost_usd": 3 * ONE, "trailing_median_usd": ONE}]
+
+
+def test_empty_range_and_formats(team: Repo, tmp_path: Path) -> None:
+    p = team.aispend("report", "--since", "2020-01-01", "--until", "2020-01-31")
+    assert p.returncode == 0
+    assert p.stdout.strip() == "no commits in HEAD from 2020-01-01 .. 2020-01-31: nothing to report"
+    csv = team.aispend("report", "--format", "csv").stdout.splitlines()
+    assert csv[0].startswith("key,commits,cost_usd,total_tokens")
+    assert len(csv) == 3
+    md = team.aispend("report", "--format", "md").stdout
+    assert md.startswith("**AI spend: $0.02** over 2 of 4 commits")
+    assert "| bob@example.com | 1 | $0.01 | 3,000 |" in md
+    out = tmp_path / "r.json"
+    assert team.aispend("report", "--format", "json", "--output", str(out)).stdout.strip() == f"report written to {out}"
+    assert json.loads(out.read_text())["totals"]["commits"] == 4
+
+
+def test_a_repository_without_notes(tmp_path: Path) -> None:
+    r = Repo.init(tmp_path / "bare-of-notes")
+    r.commit("x", "2026-03-01T09:00:00Z")
+    d = report(r)
+    assert (d["totals"]["commits"], d["totals"]["commits_with_receipts"], d["totals"]["cost_usd"], d["rows"]) == (2, 0, 0.0, [])
