@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import time
 from dataclasses import dataclass
 
@@ -21,6 +22,7 @@ from aispend import git
 from aispend.errors import AispendError
 
 TRACKING = "refs/notes/remotes/{remote}/aispend"
+_OID = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 ATTEMPTS = 6
 
 
@@ -70,7 +72,20 @@ def fetch(repo: git.Repo, remote: str) -> str | None:
     sha = git.ok(["rev-parse", "-q", "--verify", f"{tracking}^{{commit}}"], repo.worktree)
     if not sha:
         raise AispendError(f"{remote}'s {git.NOTES_REF} is not a notes commit: it was not written by git notes; left alone")
+    stray = _not_notes(repo, sha)
+    if stray:
+        # A notes merge would drop them; rather than lose someone's file, touch nothing.
+        raise AispendError(
+            f"{remote}'s {git.NOTES_REF} holds files that are not notes ({', '.join(stray[:3])}); left alone: "
+            "remove them there, then sync again"
+        )
     return sha
+
+
+def _not_notes(repo: git.Repo, commit: str) -> list[str]:
+    """Paths in a notes tree that are no note (a note's path, slashes removed, is an object id)."""
+    names = git.run(["ls-tree", "-r", "--name-only", commit], repo.worktree).splitlines()
+    return [n for n in names if not _OID.match(n.replace("/", ""))]
 
 
 def merge(repo: git.Repo, theirs: str, attempts: int = 20) -> bool:

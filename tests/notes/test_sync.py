@@ -214,3 +214,25 @@ def test_a_rebased_and_force_pushed_branch_keeps_its_spend(alice: Person, bob: P
     assert [v["totals"]["requests"] for v in views] == [1, 1]
     assert sum(v["totals"]["cost_usd"] for v in views) == 0.021
     assert all(len(v["receipts"][0]["carried_from"]) == 1 for v in views)
+
+
+def test_a_stray_file_in_the_remote_notes_tree_is_never_dropped(alice: Person, bob: Person, remote: Path) -> None:
+    work(bob, 1, minute=20)
+    bob.repo.aispend("sync")
+    # Someone commits a README into the remote's notes tree (not a note: its path is no object id).
+    tip = git(remote, "rev-parse", "refs/notes/aispend").strip()
+    tree = git(remote, "ls-tree", tip)
+    blob = git(remote, "hash-object", "-w", "--stdin", input="not a receipt\n").strip()
+    new_tree = git(remote, "mktree", input=tree + f"100644 blob {blob}\tREADME\n").strip()
+    env = {"GIT_AUTHOR_NAME": "x", "GIT_AUTHOR_EMAIL": "x@example.com", "GIT_COMMITTER_NAME": "x", "GIT_COMMITTER_EMAIL": "x@example.com"}
+    stray = git(remote, "commit-tree", new_tree, "-p", tip, "-m", "stray", env=env).strip()
+    git(remote, "update-ref", "refs/notes/aispend", stray)
+    work(alice, 1, minute=10)
+    p = alice.repo.aispend("sync", check=False)
+    assert p.returncode == 1
+    assert p.stderr.strip() == (
+        "aispend: error: origin's refs/notes/aispend holds files that are not notes (README); "
+        "left alone: remove them there, then sync again"
+    )
+    assert git(remote, "rev-parse", "refs/notes/aispend").strip() == stray  # untouched
+    assert len(lines(alice.repo.path)) == 1  # alice's own receipt is still there
