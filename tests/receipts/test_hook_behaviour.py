@@ -182,3 +182,27 @@ def test_the_hook_path_imports_nothing_heavy() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == ""
+
+
+def test_two_worktrees_committing_at_the_same_moment(tmp_path: Path, spend: Spend) -> None:
+    r = Repo.init(tmp_path / "repo")
+    r.install()
+    wt = tmp_path / "wt"
+    r.git("worktree", "add", "-q", "-b", "side", str(wt))
+    other = Repo(wt)
+    for i in range(5):
+        spend.claude(r.path, f"2026-03-01T09:1{i}:00Z", f"main-{i}", branch="main")
+        spend.claude(wt, f"2026-03-01T09:1{i}:30Z", f"side-{i}", branch="side")
+    for repo_ in (r, other):
+        (repo_.path / "now.txt").write_text(repo_.path.name)
+        git(repo_.path, "add", "now.txt")
+    env = {**os.environ, **at("2026-03-01T09:30:00Z")}
+    procs = [subprocess.Popen(["git", "commit", "-q", "-m", "same moment"], cwd=p.path, env=env) for p in (r, other)]
+    assert [p.wait() for p in procs] == [0, 0]
+    [mine] = r.receipts()
+    [theirs] = other.receipts()
+    assert sorted(s["session"] for s in mine["sessions"]) == [f"main-{i}" for i in range(5)]
+    assert sorted(s["session"] for s in theirs["sessions"]) == [f"side-{i}" for i in range(5)]
+    conn = sqlite3.connect(Path(os.environ["AISPEND_HOME"]) / "index.sqlite3")
+    keys = [k for (k,) in conn.execute("SELECT request_key FROM claims")]
+    assert len(keys) == len(set(keys)) == 10
