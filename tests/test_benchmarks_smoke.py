@@ -49,3 +49,15 @@ def test_hooks_benchmark_smoke(tmp_path: Path) -> None:
     assert d["corpus_bytes"] > 1_500_000
     assert d["plain_p50_ms"] > 0 and d["hooked_p50_ms"] > 0 and d["sync_p50_ms"] > 0 and d["receipt_lag_p50_ms"] >= 0
     assert "git commit, aispend hooks" in p.stdout and "(adds " in p.stdout
+
+
+def test_report_benchmark_smoke(tmp_path: Path) -> None:
+    res = tmp_path / "report.json"
+    p = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "report.py"), "--commits", "30", "--runs", "1", "--json", str(res)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert p.returncode == 0, p.stdout + p.stderr
+    d = json.loads(res.read_text())
+    assert d["commits"] == 30 and d["receipted"] == 30
+    assert d["first_s"] > 0 and d["warm_s"] > 0 and d["cost_usd"] > 0

@@ -204,6 +204,19 @@ MIGRATIONS: list[list[str]] = [
         )""",
         """CREATE INDEX receipts_commit ON receipts (commit_sha)""",
     ],
+    [
+        # 3: what verifying a receipt line found, per commit it is attached to and per list of
+        # trusted signers: reports over thousands of commits check each signature once.
+        """CREATE TABLE verified (
+            digest TEXT NOT NULL,
+            commit_sha TEXT NOT NULL,
+            trust TEXT NOT NULL,
+            status TEXT NOT NULL,
+            problems TEXT NOT NULL,
+            usable INTEGER NOT NULL,
+            PRIMARY KEY (digest, commit_sha, trust)
+        ) WITHOUT ROWID""",
+    ],
 ]
 
 #: Tables that are not derived from the logs: 'ingest --rebuild' keeps them.

@@ -6,9 +6,10 @@ returned raw with their problems, never trusted or interpreted here.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
+
+import orjson
 
 from aispend import git
 from aispend.receipts.model import MAX_LINE
@@ -35,8 +36,8 @@ def parse_note(commit: str, note: str) -> list[NoteLine]:
             out.append(NoteLine(commit, n, text[:200], None, f"line {n} is over {MAX_LINE // 1024} KB: refused"))
             continue
         try:
-            obj = json.loads(text)
-        except (ValueError, RecursionError):
+            obj = orjson.loads(text)
+        except (orjson.JSONDecodeError, RecursionError):
             out.append(NoteLine(commit, n, text, None, f"line {n} is not JSON"))
             continue
         if not isinstance(obj, dict):

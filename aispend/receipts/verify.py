@@ -38,6 +38,7 @@ class Verification:
     problems: list[str] = field(default_factory=list)
     principal: str | None = None
     key: str | None = None
+    usable: bool = True  # well-formed: its numbers can be read (a bad signature still may be)
 
 
 def _int(v: object) -> bool:
@@ -142,7 +143,7 @@ def check_receipt(
     """
     problems = schema_problems(r)
     if problems:
-        return Verification(INVALID, problems)
+        return Verification(INVALID, problems, usable=False)
     if r["commit"] != commit:
         problems.append(f"receipt is for commit {r['commit'][:12]}, attached to {commit[:12]}: copied from another commit")
     if tree is not None and r["tree"] != tree:

@@ -6,6 +6,8 @@ signature, signer, commit, tree, sums) and reported with its problems.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +17,7 @@ from aispend import git
 from aispend.errors import AispendError
 from aispend.notes import store
 from aispend.receipts import keys, verify
-from aispend.receipts.model import TOKEN_FIELDS, nusd_of, usd_number
+from aispend.receipts.model import TOKEN_FIELDS, digest, nusd_of, usd_number
 
 #: Worst first: a commit's status is the worst of its receipts'.
 _RANK = [verify.INVALID, verify.UNKNOWN, verify.UNSIGNED, verify.UNVERIFIED, verify.VALID]
@@ -28,6 +30,7 @@ class Trust:
     signers: list[keys.AllowedSigner] | None
     source: str | None
     problems: list[str] = field(default_factory=list)
+    fingerprint: str = "none"  # sha256 of the list's text: cached verifications are per list
 
 
 def load_trust(repo: git.Repo, explicit: Path | None = None) -> Trust:
@@ -50,7 +53,8 @@ def load_trust(repo: git.Repo, explicit: Path | None = None) -> Trust:
             except OSError as e:
                 raise AispendError(f"cannot read {path}: {e.strerror}") from None
             signers, bad = keys.parse_allowed_signers(text)
-            return Trust(signers, str(path), [f"{path}:{n}: {why}" for n, why in bad])
+            fp = hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+            return Trust(signers, str(path), [f"{path}:{n}: {why}" for n, why in bad], fp)
     return Trust(None, None)
 
 
@@ -62,13 +66,65 @@ class Checked:
     result: verify.Verification
 
 
-def check_lines(lines: list[store.NoteLine], commit: str, tree: str | None, trust: Trust) -> list[Checked]:
+class VerifyCache:
+    """What checking each receipt line found, kept in the index per commit and trusted-signers
+    list, so that a report over thousands of commits checks each signature once. Without an
+    index (unwritable data dir), everything is simply checked every time."""
+
+    def __init__(self, trust: Trust) -> None:
+        self.trust = trust.fingerprint
+        self.known: dict[tuple[str, str], verify.Verification] = {}
+        self.new: list[tuple[str, str, str, str, str, int]] = []
+        self.conn: Any = None
+        try:
+            from aispend.index import db
+
+            self.conn = db.connect(timeout=2)
+            for d, sha, status, problems, usable in self.conn.execute(
+                "SELECT digest, commit_sha, status, problems, usable FROM verified WHERE trust = ?", (self.trust,)
+            ):
+                found = json.loads(problems) if problems != "[]" else []
+                self.known[(d, sha)] = verify.Verification(status, found, usable=bool(usable))
+        except Exception:  # noqa: BLE001 - a cache, not a requirement
+            self.conn = None
+
+    def check(self, line: store.NoteLine, commit: str, tree: str | None, trust: Trust) -> verify.Verification:
+        assert line.receipt is not None
+        d = digest(line.text)
+        hit = self.known.get((d, commit))
+        if hit is None:
+            hit = verify.check_receipt(line.receipt, commit, tree, trust.signers)
+            self.known[(d, commit)] = hit
+            self.new.append((d, commit, self.trust, hit.status, json.dumps(hit.problems), int(hit.usable)))
+        return hit
+
+    def close(self) -> None:
+        if self.conn is None:
+            return
+        try:
+            if self.new:
+                from aispend.index.db import transaction
+
+                with transaction(self.conn):
+                    self.conn.executemany("INSERT OR REPLACE INTO verified VALUES (?, ?, ?, ?, ?, ?)", self.new)
+        except Exception:  # noqa: BLE001 - the next report checks them again
+            pass
+        finally:
+            self.conn.close()
+
+
+def check_lines(
+    lines: list[store.NoteLine], commit: str, tree: str | None, trust: Trust, cache: VerifyCache | None = None
+) -> list[Checked]:
     out = []
     for line in lines:
         if line.receipt is None:
-            out.append(Checked(line, verify.Verification(verify.INVALID, [line.problem or "unreadable"])))
+            v = verify.Verification(verify.INVALID, [line.problem or "unreadable"], usable=False)
+        elif cache is not None:
+            v = cache.check(line, commit, tree, trust)
         else:
-            out.append(Checked(line, verify.check_receipt(line.receipt, commit, tree, trust.signers)))
+            v = verify.check_receipt(line.receipt, commit, tree, trust.signers)
+        out.append(Checked(line, v))
     return out
 
 
@@ -103,7 +159,7 @@ def commit_view(repo: git.Repo, rev: str, trust: Trust) -> dict[str, Any]:
     problems: list[str] = list(trust.problems)
     for c in checked:
         problems.extend(f"receipt {c.line.number}: {p}" for p in c.result.problems)
-        if c.line.receipt is None or verify.schema_problems(c.line.receipt):
+        if c.line.receipt is None or not c.result.usable:
             continue
         r = c.line.receipt
         good.append(r)

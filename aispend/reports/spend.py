@@ -18,7 +18,7 @@ from aispend.index.db import TOKEN_FIELDS
 from aispend.notes import store
 from aispend.receipts import verify
 from aispend.receipts.model import digest, nusd_of, usd_number
-from aispend.reports.receipts import FAILING, Trust, check_lines
+from aispend.reports.receipts import FAILING, Trust, VerifyCache, check_lines
 from aispend.reports.timerange import DayRange, zone_name
 
 GROUPS = ("author", "model", "tool", "day", "week", "month", "commit", "session")
@@ -64,16 +64,19 @@ class _Commit:
 def _commits(repo: git.Repo, revs: list[str], trust: Trust) -> list[_Commit]:
     """Every commit of the range with its receipts and their verification (one git process)."""
     out = []
-    for sha, tree, author, when_s, subject, note in git.log_with_notes(repo, revs):
-        lines = store.parse_note(sha, note) if note.strip() else []
-        rs: list[tuple[str, dict[str, Any], str]] = []
-        for c in check_lines(lines, sha, tree, trust):
-            r = c.line.receipt
-            if r is None or verify.schema_problems(r):
-                rs.append(("", {}, verify.INVALID))  # unreadable: counted apart, no spend
-                continue
-            rs.append((digest(c.line.text), r, c.result.status))
-        out.append(_Commit(sha, author, when_s, subject, rs))
+    cache = VerifyCache(trust)
+    try:
+        for sha, tree, author, when_s, subject, note in git.log_with_notes(repo, revs):
+            lines = store.parse_note(sha, note) if note.strip() else []
+            rs: list[tuple[str, dict[str, Any], str]] = []
+            for c in check_lines(lines, sha, tree, trust, cache):
+                if c.line.receipt is None or not c.result.usable:
+                    rs.append(("", {}, verify.INVALID))  # unreadable: counted apart, no spend
+                    continue
+                rs.append((digest(c.line.text), c.line.receipt, c.result.status))
+            out.append(_Commit(sha, author, when_s, subject, rs))
+    finally:
+        cache.close()
     return out
 
 

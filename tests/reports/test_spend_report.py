@@ -133,3 +133,19 @@ def test_a_repository_without_notes(tmp_path: Path) -> None:
     r.commit("x", "2026-03-01T09:00:00Z")
     d = report(r)
     assert (d["totals"]["commits"], d["totals"]["commits_with_receipts"], d["totals"]["cost_usd"], d["rows"]) == (2, 0, 0.0, [])
+
+
+def test_cached_verifications_follow_the_lines_and_the_trusted_signers(team: Repo, tmp_path: Path) -> None:
+    assert report(team)["totals"]["failed_receipts"] == 0  # checked, and remembered
+    line = team.git("notes", "--ref=refs/notes/aispend", "show", "HEAD~1").strip()
+    rec = json.loads(line)
+    rec["totals"]["cost_usd"] = "9"
+    team.git("notes", "--ref=refs/notes/aispend", "add", "-f", "-m", canonical(rec), "HEAD~1")
+    assert report(team)["totals"]["failed_receipts"] == 1  # a changed line is checked afresh
+    from aispend.receipts import keys
+
+    stranger = keys.create_key(tmp_path / "stranger", "x")
+    signers = tmp_path / "signers"
+    signers.write_text(keys.allowed_signers_line("dev@example.com", stranger.public_line) + "\n")
+    r = report(team, "--allowed-signers", str(signers))
+    assert r["totals"]["failed_receipts"] == 2  # another list of signers: checked again, now unknown
