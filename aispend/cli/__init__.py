@@ -43,7 +43,7 @@ def _root(
 
 
 def _register() -> None:
-    from aispend.cli import carry, hook, ingest, install, key, pricing, report, show, status, sync, usage, verify
+    from aispend.cli import carry, export, hook, ingest, install, key, pricing, report, show, status, sync, usage, verify
 
     app.command("install")(install.install)
     app.command("uninstall")(install.uninstall)
@@ -54,6 +54,7 @@ def _register() -> None:
     app.command("sync")(sync.sync)
     app.command("carry")(carry.carry)
     app.command("report")(report.report)
+    app.command("export")(export.export)
     app.command("ingest")(ingest.ingest)
     app.command("usage")(usage.usage)
     app.add_typer(pricing.app, name="pricing")

@@ -121,6 +121,15 @@ def _table(rep: dict[str, Any]) -> str:
         con.print(Text("model mix: " + ", ".join(f"{_clean(m['model'])} {100 * m['share']:.0f}%" for m in t["models"][:5])))
     if t["failed_receipts"]:
         con.print(Text(f"{t['failed_receipts']} receipt(s) failed verification: see aispend verify"))
+    trend = rep.get("trend")
+    if trend:
+        change = "n/a (nothing before)" if trend["change"] is None else f"{100 * trend['change']:+.0f}%"
+        con.print(Text(
+            f"previous period {trend['previous_since']} .. {trend['previous_until']}: ${trend['previous_cost_usd']:,.2f}; change {change}"
+        ))
+    if rep["daily"]:
+        for line in heatmap(rep):
+            con.print(line)
     if rep["rows"]:
         table = Table(box=None, pad_edge=False)
         for col, just in ((rep["group_by"], "left"), ("commits", "right"), ("cost", "right"), ("tokens", "right"), ("cache hits", "right")):
@@ -133,3 +142,44 @@ def _table(rep: dict[str, Any]) -> str:
     for a in rep["anomalies"]:
         con.print(Text(f"anomaly: {a['day']} ${a['cost_usd']:,.2f}, over twice the 14-day median (${a['trailing_median_usd']:,.2f})"))
     return buf.getvalue()
+
+
+#: Cell characters by level, so the calendar reads without colour too.
+LEVELS = ("·", "░", "▒", "▓", "█")
+STYLES = ("grey37", "green4", "green3", "green1", "bold bright_green")
+
+
+def heatmap(rep: dict[str, Any]) -> list[Any]:
+    """A contributions-style calendar of daily spend: a row per weekday, a column per week."""
+    from datetime import date, timedelta
+
+    from rich.text import Text
+
+    from aispend.clock import now
+
+    cost = {d["day"]: d["cost_usd"] for d in rep["daily"]}
+    first = date.fromisoformat(rep["since"]) if rep["since"] else date.fromisoformat(min(cost))
+    last = date.fromisoformat(rep["until"]) if rep["until"] else max(date.fromisoformat(max(cost)), now().date())
+    first = max(first, last - timedelta(weeks=52))  # at most a year wide
+    start = first - timedelta(days=first.weekday())  # a Monday
+    weeks = (last - start).days // 7 + 1
+    spent = sorted(v for v in cost.values() if v > 0)
+
+    def level(v: float) -> int:
+        if v <= 0 or not spent:
+            return 0
+        rank = sum(1 for x in spent if x <= v) / len(spent)
+        return min(4, 1 + int(rank * 4 - 1e-9))
+
+    lines = [Text(f"daily spend {first} .. {last} ({LEVELS[0]} none, {LEVELS[1]}{LEVELS[2]}{LEVELS[3]}{LEVELS[4]} quartiles)")]
+    for wd, name in enumerate(("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")):
+        row = Text(f"{name} ")
+        for w in range(weeks):
+            d = start + timedelta(days=7 * w + wd)
+            if d < first or d > last:
+                row.append(" ")
+            else:
+                lv = level(cost.get(d.isoformat(), 0.0))
+                row.append(LEVELS[lv], style=STYLES[lv])
+        lines.append(row)
+    return lines

@@ -90,40 +90,24 @@ def report(
     verified_only: bool = False,
 ) -> dict[str, Any]:
     """The report's JSON contract (docs/report.md)."""
-    lo, hi = rng.bounds_ms()
-    commits = [
-        c for c in _commits(repo, revs, trust)
-        if (lo is None or c.when_s * 1000 >= lo) and (hi is None or c.when_s * 1000 < hi)
-        and (author is None or c.author.lower() == author.lower())
-    ]
-    # Spend carried into another receipt of the range counts there, once.
-    carried = {d for c in commits for _, r, _ in c.receipts for d in r.get("carried_from", [])}
-    seen: set[str] = set()
+    everything = [c for c in _commits(repo, revs, trust) if author is None or c.author.lower() == author.lower()]
+    commits = _within(everything, rng)
     totals = _Sums()
     rows: dict[str, _Sums] = {}
     mix: dict[str, _Sums] = {}
     per_commit: dict[str, int] = {}
     per_day: dict[str, int] = {}
-    failed = 0
-    for c in commits:
+    failed = sum(1 for c in commits for _, _, status in c.receipts if status in FAILING)
+    for c, r in _counted(commits, verified_only):
         day = datetime.fromtimestamp(c.when_s, rng.tz).date()
-        for d, r, status in c.receipts:
-            if status in FAILING:
-                failed += 1
-                if verified_only or not r:
-                    continue
-            if not r or d in carried or d in seen:
-                continue
-            seen.add(d)
-            for s in r["sessions"]:
-                for m in s["models"]:
-                    cost = nusd_of(m["cost_usd"]) or 0 if m["cost_usd"] is not None else 0
-                    totals.add(c.sha, m, cost)
-                    key = _key(group_by, c, s, m, day)
-                    rows.setdefault(key, _Sums()).add(c.sha, m, cost)
-                    mix.setdefault(str(m["model"]), _Sums()).add(c.sha, m, cost)
-                    per_commit[c.sha] = per_commit.get(c.sha, 0) + cost
-                    per_day[day.isoformat()] = per_day.get(day.isoformat(), 0) + cost
+        for s in r["sessions"]:
+            for m in s["models"]:
+                cost = _cost(m)
+                totals.add(c.sha, m, cost)
+                rows.setdefault(_key(group_by, c, s, m, day), _Sums()).add(c.sha, m, cost)
+                mix.setdefault(str(m["model"]), _Sums()).add(c.sha, m, cost)
+                per_commit[c.sha] = per_commit.get(c.sha, 0) + cost
+                per_day[day.isoformat()] = per_day.get(day.isoformat(), 0) + cost
     costs = sorted(per_commit.values())
     median = statistics.median(costs) if costs else 0
     by_sha = {c.sha: c for c in commits}
@@ -157,7 +141,77 @@ def report(
         "rows": [{"key": k, **v.out()} for k, v in ordered],
         "outliers": outliers,
         "anomalies": _anomalies(per_day),
+        "daily": [{"day": d, "cost_usd": usd_number(n)} for d, n in sorted(per_day.items())],
+        "trend": _trend(everything, rng, totals.cost, verified_only),
     }
+
+
+def _cost(model_entry: dict[str, Any]) -> int:
+    """A model entry's cost in nano-dollars (an unpriced model costs nothing known: 0)."""
+    v = model_entry["cost_usd"]
+    return (nusd_of(v) or 0) if v is not None else 0
+
+
+def _within(commits: list[_Commit], rng: DayRange) -> list[_Commit]:
+    lo, hi = rng.bounds_ms()
+    return [c for c in commits if (lo is None or c.when_s * 1000 >= lo) and (hi is None or c.when_s * 1000 < hi)]
+
+
+def _counted(commits: list[_Commit], verified_only: bool) -> Any:
+    """``(commit, receipt)`` for each receipt whose spend counts: readable, not failing when
+    ``verified_only``, not carried by another receipt of ``commits``, each line once."""
+    carried = {d for c in commits for _, r, _ in c.receipts for d in r.get("carried_from", [])}
+    seen: set[str] = set()
+    for c in commits:
+        for d, r, status in c.receipts:
+            if not r or (verified_only and status in FAILING) or d in carried or d in seen:
+                continue
+            seen.add(d)
+            yield c, r
+
+
+def _trend(everything: list[_Commit], rng: DayRange, cost: int, verified_only: bool) -> dict[str, Any] | None:
+    """Spend against the period of the same length just before (None without a start day)."""
+    if rng.since is None:
+        return None
+    from aispend.clock import now
+
+    until = rng.until or now().astimezone(rng.tz).date()
+    days = (until - rng.since).days + 1
+    prev = DayRange(rng.since - timedelta(days=days), rng.since - timedelta(days=1), rng.tz)
+    before = sum(
+        _cost(m) for _, r in _counted(_within(everything, prev), verified_only) for s in r["sessions"] for m in s["models"]
+    )
+    return {
+        "previous_since": prev.since.isoformat() if prev.since else None,
+        "previous_until": prev.until.isoformat() if prev.until else None,
+        "previous_cost_usd": usd_number(before),
+        "change": round(cost / before - 1, 4) if before else None,
+    }
+
+
+def export_rows(repo: git.Repo, revs: list[str], trust: Trust) -> list[dict[str, Any]]:
+    """One row per receipt and model (``aispend export``); ``carried`` marks receipts whose spend
+    another receipt of the range also holds (sum only the rows where it is false)."""
+    from aispend.receipts.model import iso_ms
+
+    commits = _commits(repo, revs, trust)
+    carried = {d for c in commits for _, r, _ in c.receipts for d in r.get("carried_from", [])}
+    rows = []
+    for c in commits:
+        for d, r, status in c.receipts:
+            if not r:
+                continue
+            for s in r["sessions"]:
+                for m in s["models"]:
+                    rows.append({
+                        "commit": c.sha, "author": c.author, "committed_at": iso_ms(c.when_s * 1000),
+                        "receipt": d, "status": status, "carried": d in carried,
+                        "tool": s["tool"], "session": s["session"], "model": m["model"],
+                        **{f: m[f] for f in (*TOKEN_FIELDS, "unpriced_tokens")},
+                        "cost_usd": m["cost_usd"],
+                    })
+    return rows
 
 
 def _key(group_by: str, c: _Commit, s: dict[str, Any], m: dict[str, Any], day: Any) -> str:

@@ -149,3 +149,33 @@ def test_cached_verifications_follow_the_lines_and_the_trusted_signers(team: Rep
     signers.write_text(keys.allowed_signers_line("dev@example.com", stranger.public_line) + "\n")
     r = report(team, "--allowed-signers", str(signers))
     assert r["totals"]["failed_receipts"] == 2  # another list of signers: checked again, now unknown
+
+
+def test_daily_trend_and_heatmap(tmp_path: Path, spend: Spend) -> None:
+    repo = Repo.init(tmp_path / "repo")
+    repo.install(when="2026-02-01T00:00:00Z")
+    spend.claude(repo.path, "2026-02-10T10:00:00Z", "before")  # in the previous 7 days
+    repo.commit("before", "2026-02-10T11:00:00Z")
+    for i, day in enumerate((16, 16, 18)):  # Monday 16th twice, Wednesday 18th once
+        spend.claude(repo.path, f"2026-02-{day}T1{i}:00:00Z", f"s{i}")
+        repo.commit(f"c{i} on {day}", f"2026-02-{day}T1{i}:30:00Z")
+    r = report(repo, "--since", "2026-02-16", "--until", "2026-02-22")
+    assert r["daily"] == [{"day": "2026-02-16", "cost_usd": 2 * ONE}, {"day": "2026-02-18", "cost_usd": ONE}]
+    assert r["trend"] == {"previous_since": "2026-02-09", "previous_until": "2026-02-15", "previous_cost_usd": ONE, "change": 2.0}
+    text = repo.aispend("report", "--tz", "UTC", "--since", "2026-02-16", "--until", "2026-02-22").stdout
+    assert "previous period 2026-02-09 .. 2026-02-15: $0.01; change +200%" in text
+    assert "daily spend 2026-02-16 .. 2026-02-22" in text
+    grid = {line[:3]: line[4:] for line in text.splitlines() if line[:3] in ("Mon", "Tue", "Wed", "Sun")}
+    assert grid == {"Mon": "█", "Tue": "·", "Wed": "▒", "Sun": "·"}
+
+
+def test_export_rows(team: Repo) -> None:
+    rows = [json.loads(x) for x in team.aispend("export").stdout.splitlines()]
+    assert [(r["author"], r["session"], r["model"], r["cost_usd"], r["carried"], r["status"]) for r in rows] == [
+        ("bob@example.com", "s-bob", "claude-sonnet-4-5-20250929", "0.0105", False, "unverified-signer"),
+        ("bob@example.com", "s-bob", "some-unknown-model", None, False, "unverified-signer"),
+        ("dev@example.com", "s-dev", "claude-sonnet-4-5-20250929", "0.0105", False, "unverified-signer"),
+    ]
+    csv = team.aispend("export", "--format", "csv").stdout.splitlines()
+    assert csv[0] == "commit,author,committed_at,receipt,status,carried,tool,session,model,requests,input_tokens,output_tokens,cache_creation_tokens,cache_read_tokens,reasoning_tokens,total_tokens,unpriced_tokens,cost_usd"
+    assert len(csv) == 4
