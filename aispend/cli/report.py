@@ -16,6 +16,8 @@ FORMATS = ("table", "json", "csv", "md")
 def report(
     revs: Optional[list[str]] = typer.Argument(None, metavar="[RANGE]...", help="Commits as git log takes them (default: HEAD's history)."),
     all_refs: bool = typer.Option(False, "--all", help="Every branch and tag (git log --all)."),
+    branch: Optional[str] = typer.Option(None, "--branch", metavar="BRANCH", help="The history of this branch."),
+    repos: Optional[list[Path]] = typer.Option(None, "--repo", metavar="PATH", help="Report over this repository (repeat for several; default: the current one)."),
     since: Optional[str] = typer.Option("30d", "--since", metavar="DATE|SPAN", help="First day, by commit date, inclusive: 30d, 4w, YYYY-MM-DD."),
     until: Optional[str] = typer.Option(None, "--until", metavar="DATE|SPAN", help="Last day, inclusive."),
     by: str = typer.Option("author", "--by", metavar="GROUP", help="Group rows by author, model, tool, day, week, month, commit or session."),
@@ -36,11 +38,17 @@ def report(
         raise AispendError(f"--by {by!r}: choose one of {', '.join(spend.GROUPS)}")
     if fmt not in FORMATS:
         raise AispendError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
-    repo = git.find_repo()
-    range_revs = ["--all"] if all_refs else (revs or ["HEAD"])
-    if not all_refs and range_revs == ["HEAD"] and git.ok(["rev-parse", "-q", "--verify", "HEAD"], repo.worktree) is None:
-        raise AispendError("this repository has no commits yet")
-    rep = spend.report(repo, range_revs, day_range(since, until, tz), by, load_trust(repo, allowed_signers), author, verified_only)
+    if sum(bool(x) for x in (revs, all_refs, branch)) > 1:
+        raise AispendError("give one of RANGE, --all or --branch")
+    range_revs = ["--all"] if all_refs else [branch] if branch else (revs or ["HEAD"])
+    sources = []
+    paths: list[Path | None] = list(repos) if repos else [None]
+    for path in paths:
+        repo = git.find_repo(path)
+        if range_revs == ["HEAD"] and git.ok(["rev-parse", "-q", "--verify", "HEAD"], repo.worktree) is None:
+            raise AispendError(f"{repo.worktree} has no commits yet")
+        sources.append((repo, range_revs, load_trust(repo, allowed_signers)))
+    rep = spend.report(sources, day_range(since, until, tz), by, author, verified_only)
     text = render(rep, fmt)
     if output is not None:
         try:

@@ -81,16 +81,18 @@ def _commits(repo: git.Repo, revs: list[str], trust: Trust) -> list[_Commit]:
 
 
 def report(
-    repo: git.Repo,
-    revs: list[str],
+    sources: list[tuple[git.Repo, list[str], Trust]],
     rng: DayRange,
     group_by: str,
-    trust: Trust,
     author: str | None = None,
     verified_only: bool = False,
 ) -> dict[str, Any]:
-    """The report's JSON contract (docs/report.md)."""
-    everything = [c for c in _commits(repo, revs, trust) if author is None or c.author.lower() == author.lower()]
+    """The report's JSON contract (docs/report.md), over one or several repositories
+    (``sources``: each repository with its range and its trusted signers)."""
+    everything = [
+        c for repo, revs, trust in sources for c in _commits(repo, revs, trust)
+        if author is None or c.author.lower() == author.lower()
+    ]
     commits = _within(everything, rng)
     totals = _Sums()
     rows: dict[str, _Sums] = {}
@@ -132,7 +134,7 @@ def report(
     ]
     ordered = sorted(rows.items(), key=lambda kv: kv[0] if group_by in ("day", "week", "month") else (-kv[1].cost, kv[0]))
     return {
-        "range": " ".join(revs),
+        "range": " ".join(" ".join(revs) for _, revs, _ in sources),
         "since": rng.since.isoformat() if rng.since else None,
         "until": rng.until.isoformat() if rng.until else None,
         "tz": zone_name(rng.tz),

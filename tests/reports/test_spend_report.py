@@ -179,3 +179,20 @@ def test_export_rows(team: Repo) -> None:
     csv = team.aispend("export", "--format", "csv").stdout.splitlines()
     assert csv[0] == "commit,author,committed_at,receipt,status,carried,tool,session,model,requests,input_tokens,output_tokens,cache_creation_tokens,cache_read_tokens,reasoning_tokens,total_tokens,unpriced_tokens,cost_usd"
     assert len(csv) == 4
+
+
+def test_branch_and_several_repositories(team: Repo, tmp_path: Path, spend: Spend) -> None:
+    team.git("switch", "-q", "-c", "topic")
+    spend.claude(team.path, "2026-03-01T10:00:00Z", "topic-s", branch="topic")
+    team.commit("on topic", "2026-03-01T10:10:00Z")
+    team.git("switch", "-q", "main")
+    assert report(team)["totals"]["cost_usd"] == 2 * ONE
+    assert report(team, "--branch", "topic")["totals"]["cost_usd"] == 3 * ONE
+    other = Repo.init(tmp_path / "other")
+    other.install()
+    spend.claude(other.path, "2026-03-01T09:10:00Z", "other-s")
+    other.commit("elsewhere", "2026-03-01T09:20:00Z")
+    both = report(team, "--repo", str(team.path), "--repo", str(other.path))
+    assert both["totals"]["cost_usd"] == 3 * ONE and both["totals"]["commits"] == 4 + 2
+    p = team.aispend("report", "--all", "--branch", "topic", check=False)
+    assert p.returncode == 1 and "give one of RANGE, --all or --branch" in p.stderr
