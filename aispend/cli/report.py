@@ -10,7 +10,7 @@ import typer
 
 from aispend.errors import AispendError
 
-FORMATS = ("table", "json", "csv", "md")
+FORMATS = ("table", "json", "csv", "md", "html")
 
 
 def report(
@@ -23,7 +23,7 @@ def report(
     by: str = typer.Option("author", "--by", metavar="GROUP", help="Group rows by author, model, tool, day, week, month, commit or session."),
     author: Optional[str] = typer.Option(None, "--author", metavar="EMAIL", help="Only this author's commits."),
     verified_only: bool = typer.Option(False, "--verified-only", help="Leave out receipts that fail verification (else counted, and flagged)."),
-    fmt: str = typer.Option("table", "--format", metavar="FORMAT", help="table, json, csv or md."),
+    fmt: str = typer.Option("table", "--format", metavar="FORMAT", help="table, json, csv, md, or html (one self-contained page)."),
     output: Optional[Path] = typer.Option(None, "--output", metavar="FILE", help="Write the report here instead of printing it."),
     tz: Optional[str] = typer.Option(None, "--tz", metavar="ZONE", help="Time zone for days (IANA name or UTC); default: local."),
     allowed_signers: Optional[Path] = typer.Option(None, "--allowed-signers", metavar="FILE", help="Trusted signers (ssh-keygen's allowed-signers format)."),
@@ -77,6 +77,10 @@ def render(rep: dict[str, Any], fmt: str) -> str:
         return buf.getvalue()
     if fmt == "md":
         return _markdown(rep)
+    if fmt == "html":
+        from aispend.reports.html import render_html
+
+        return render_html(rep)
     return _table(rep)
 
 

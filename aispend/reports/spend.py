@@ -99,6 +99,7 @@ def report(
     mix: dict[str, _Sums] = {}
     per_commit: dict[str, int] = {}
     per_day: dict[str, int] = {}
+    day_commits: dict[str, set[str]] = {}
     failed = sum(1 for c in commits for _, _, status in c.receipts if status in FAILING)
     for c, r in _counted(commits, verified_only):
         day = datetime.fromtimestamp(c.when_s, rng.tz).date()
@@ -110,6 +111,7 @@ def report(
                 mix.setdefault(str(m["model"]), _Sums()).add(c.sha, m, cost)
                 per_commit[c.sha] = per_commit.get(c.sha, 0) + cost
                 per_day[day.isoformat()] = per_day.get(day.isoformat(), 0) + cost
+                day_commits.setdefault(day.isoformat(), set()).add(c.sha)
     costs = sorted(per_commit.values())
     median = statistics.median(costs) if costs else 0
     by_sha = {c.sha: c for c in commits}
@@ -143,7 +145,12 @@ def report(
         "rows": [{"key": k, **v.out()} for k, v in ordered],
         "outliers": outliers,
         "anomalies": _anomalies(per_day),
-        "daily": [{"day": d, "cost_usd": usd_number(n)} for d, n in sorted(per_day.items())],
+        "daily": [{"day": d, "cost_usd": usd_number(n), "commits": len(day_commits[d])} for d, n in sorted(per_day.items())],
+        "top_commits": [
+            {"commit": sha, "author": by_sha[sha].author, "subject": by_sha[sha].subject,
+             "day": datetime.fromtimestamp(by_sha[sha].when_s, rng.tz).date().isoformat(), "cost_usd": usd_number(n)}
+            for sha, n in sorted(per_commit.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
+        ],
         "trend": _trend(everything, rng, totals.cost, verified_only),
     }
 

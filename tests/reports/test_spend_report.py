@@ -160,7 +160,7 @@ def test_daily_trend_and_heatmap(tmp_path: Path, spend: Spend) -> None:
         spend.claude(repo.path, f"2026-02-{day}T1{i}:00:00Z", f"s{i}")
         repo.commit(f"c{i} on {day}", f"2026-02-{day}T1{i}:30:00Z")
     r = report(repo, "--since", "2026-02-16", "--until", "2026-02-22")
-    assert r["daily"] == [{"day": "2026-02-16", "cost_usd": 2 * ONE}, {"day": "2026-02-18", "cost_usd": ONE}]
+    assert r["daily"] == [{"day": "2026-02-16", "cost_usd": 2 * ONE, "commits": 2}, {"day": "2026-02-18", "cost_usd": ONE, "commits": 1}]
     assert r["trend"] == {"previous_since": "2026-02-09", "previous_until": "2026-02-15", "previous_cost_usd": ONE, "change": 2.0}
     text = repo.aispend("report", "--tz", "UTC", "--since", "2026-02-16", "--until", "2026-02-22").stdout
     assert "previous period 2026-02-09 .. 2026-02-15: $0.01; change +200%" in text
