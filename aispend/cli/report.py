@@ -91,8 +91,9 @@ def _clean(text: str) -> str:
 
 
 def _markdown(rep: dict[str, Any]) -> str:
+    """A short block for a pull-request comment: total, rows, per commit, per model, failures."""
     t = rep["totals"]
-    esc = lambda s: _clean(str(s)).replace("|", "\\|")  # noqa: E731
+    esc = lambda v: _clean(str(v)).replace("|", "\\|")  # noqa: E731
     out = [
         f"**AI spend: ${t['cost_usd']:,.2f}** over {t['commits_with_receipts']} of {t['commits']} commits"
         f" ({t['total_tokens']:,} tokens, cache-hit rate {100 * t['cache_hit_rate']:.0f}%)",
@@ -101,8 +102,14 @@ def _markdown(rep: dict[str, Any]) -> str:
         "|---|---:|---:|---:|",
     ]
     out += [f"| {esc(r['key'])} | {r['commits']} | ${r['cost_usd']:,.2f} | {r['total_tokens']:,} |" for r in rep["rows"]]
+    if rep["top_commits"]:
+        out += ["", "| commit | subject | cost |", "|---|---|---:|"]
+        out += [f"| `{c['commit'][:12]}` | {esc(c['subject'][:72])} | ${c['cost_usd']:,.2f} |" for c in rep["top_commits"]]
+    if t["models"]:
+        out += ["", "| model | cost | share |", "|---|---:|---:|"]
+        out += [f"| {esc(m['model'])} | ${m['cost_usd']:,.2f} | {100 * m['share']:.0f}% |" for m in t["models"]]
     if t["failed_receipts"]:
-        out += ["", f"{t['failed_receipts']} receipt(s) failed verification"]
+        out += ["", f"⚠️ {t['failed_receipts']} receipt(s) failed verification (`aispend verify`)"]
     return "\n".join(out) + "\n"
 
 

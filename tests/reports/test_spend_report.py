@@ -123,6 +123,10 @@ def test_empty_range_and_formats(team: Repo, tmp_path: Path) -> None:
     md = team.aispend("report", "--format", "md").stdout
     assert md.startswith("**AI spend: $0.02** over 2 of 4 commits")
     assert "| bob@example.com | 1 | $0.01 | 3,000 |" in md
+    c2 = team.head("HEAD~1")
+    assert f"| `{c2[:12]}` | c2 | $0.01 |" in md  # per commit
+    assert "| claude-sonnet-4-5-20250929 | $0.02 | 100% |" in md and "| some-unknown-model | $0.00 | 0% |" in md  # per model
+    assert "failed verification" not in md
     out = tmp_path / "r.json"
     assert team.aispend("report", "--format", "json", "--output", str(out)).stdout.strip() == f"report written to {out}"
     assert json.loads(out.read_text())["totals"]["commits"] == 4
