@@ -84,9 +84,12 @@ def candidates(conn: sqlite3.Connection, scope: Scope) -> list[Claimed]:
     return split_by_branch(conn, scope)[0]
 
 
-def split_by_branch(conn: sqlite3.Connection, scope: Scope) -> tuple[list[Claimed], list[Claimed]]:
-    """The unclaimed requests of the worktree and window: those ``scope`` would claim now, and
-    those waiting for a commit on the branch they were made on; each oldest first."""
+def split_by_branch(
+    conn: sqlite3.Connection, scope: Scope, include_claimed: bool = False
+) -> tuple[list[Claimed], list[Claimed]]:
+    """The unclaimed requests of the worktree and window (``include_claimed``: all of them): those
+    ``scope`` would claim now, and those waiting for a commit on the branch they were made on;
+    each oldest first."""
     prefixes = _prefixes(scope.worktree)
     where_cwd = " OR ".join(f"cwd = ?{2 * i + 1} OR substr(cwd, 1, length(?{2 * i + 2})) = ?{2 * i + 2}" for i in range(len(prefixes)))
     params: list[object] = []
@@ -96,7 +99,7 @@ def split_by_branch(conn: sqlite3.Connection, scope: Scope) -> tuple[list[Claime
     sql = (
         f"SELECT * FROM (SELECT {_FIELDS}, {_CWD} AS cwd, r.git_branch FROM requests r "
         f"WHERE r.ts_ms > ?{base + 1} AND r.ts_ms <= ?{base + 2} "
-        f"AND NOT EXISTS (SELECT 1 FROM claims c WHERE c.request_key = r.key)) "
+        f"{'' if include_claimed else 'AND NOT EXISTS (SELECT 1 FROM claims c WHERE c.request_key = r.key)'}) "
         f"WHERE ({where_cwd}) ORDER BY ts_ms, key"
     )
     params += [scope.since_ms, scope.until_ms]

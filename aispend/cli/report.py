@@ -23,6 +23,7 @@ def report(
     by: str = typer.Option("author", "--by", metavar="GROUP", help="Group rows by author, model, tool, day, week, month, commit or session."),
     author: Optional[str] = typer.Option(None, "--author", metavar="EMAIL", help="Only this author's commits."),
     verified_only: bool = typer.Option(False, "--verified-only", help="Leave out receipts that fail verification (else counted, and flagged)."),
+    unshipped: bool = typer.Option(False, "--unshipped", help="From the local index: what was spent in this repository's worktrees on code the default branch (or --branch) does not carry."),
     fmt: str = typer.Option("table", "--format", metavar="FORMAT", help="table, json, csv, md, or html (one self-contained page)."),
     output: Optional[Path] = typer.Option(None, "--output", metavar="FILE", help="Write the report here instead of printing it."),
     tz: Optional[str] = typer.Option(None, "--tz", metavar="ZONE", help="Time zone for days (IANA name or UTC); default: local."),
@@ -38,6 +39,9 @@ def report(
         raise AispendError(f"--by {by!r}: choose one of {', '.join(spend.GROUPS)}")
     if fmt not in FORMATS:
         raise AispendError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    if unshipped:
+        _unshipped(branch, since, until, tz, fmt)
+        return
     if sum(bool(x) for x in (revs, all_refs, branch)) > 1:
         raise AispendError("give one of RANGE, --all or --branch")
     range_revs = ["--all"] if all_refs else [branch] if branch else (revs or ["HEAD"])
@@ -58,6 +62,30 @@ def report(
         typer.echo(f"report written to {output}")
     else:
         typer.echo(text, nl=False)
+
+
+def _unshipped(branch: str | None, since: str | None, until: str | None, tz: str | None, fmt: str) -> None:
+    from aispend import git
+    from aispend.cli.common import run_ingest
+    from aispend.reports.render import clean
+    from aispend.reports.timerange import day_range
+    from aispend.reports.unshipped import default_branch, unshipped
+
+    repo = git.find_repo()
+    conn, _ = run_ingest(quiet=True)
+    try:
+        res = unshipped(conn, repo, branch or default_branch(repo), day_range(since, until, tz))
+    finally:
+        conn.close()
+    if fmt == "json":
+        typer.echo(json.dumps(res, indent=2))
+        return
+    typer.echo(
+        f"spent here on code that {clean(res['default_branch'])} does not carry: ${res['cost_usd']:,.2f} "
+        f"({res['requests']:,} requests, {res['never_committed']:,} never committed, {res['total_tokens']:,} tokens)"
+    )
+    for s in res["sessions"][:10]:
+        typer.echo(f"  {clean(s['session'])}  ${s['cost_usd']:,.2f}")
 
 
 def render(rep: dict[str, Any], fmt: str) -> str:

@@ -200,3 +200,26 @@ def test_branch_and_several_repositories(team: Repo, tmp_path: Path, spend: Spen
     assert both["totals"]["cost_usd"] == 3 * ONE and both["totals"]["commits"] == 4 + 2
     p = team.aispend("report", "--all", "--branch", "topic", check=False)
     assert p.returncode == 1 and "give one of RANGE, --all or --branch" in p.stderr
+
+
+def test_unshipped_spend(repo: Repo, spend: Spend) -> None:
+    spend.claude(repo.path, "2026-03-01T09:10:00Z", "shipped")
+    repo.commit("shipped", "2026-03-01T09:15:00Z")
+    repo.git("switch", "-q", "-c", "experiment")
+    spend.claude(repo.path, "2026-03-01T09:20:00Z", "abandoned", branch="experiment")
+    repo.commit("dead end", "2026-03-01T09:25:00Z")
+    repo.git("switch", "-q", "main")
+    repo.git("switch", "-q", "-c", "topic")
+    spend.claude(repo.path, "2026-03-01T09:30:00Z", "squashed", branch="topic")
+    topic = repo.commit("topic work", "2026-03-01T09:35:00Z")
+    repo.git("switch", "-q", "main")
+    repo.git("merge", "-q", "--squash", "topic")
+    repo.git("commit", "-q", "-m", "Topic (squashed)", env=at("2026-03-01T09:40:00Z"))
+    repo.aispend("carry", "--onto", "HEAD", f"{topic}~1..{topic}")
+    spend.claude(repo.path, "2026-03-01T09:45:00Z", "never")  # never committed
+    r = json.loads(repo.aispend("report", "--unshipped", "--format", "json", env=at("2026-03-01T10:00:00Z")).stdout)
+    assert r["default_branch"] == "main"
+    assert (r["requests"], r["never_committed"], r["cost_usd"]) == (2, 1, 2 * ONE)
+    assert {s["session"] for s in r["sessions"]} == {"claude:abandoned", "claude:never"}
+    text = repo.aispend("report", "--unshipped", env=at("2026-03-01T10:00:00Z")).stdout
+    assert text.startswith("spent here on code that main does not carry: $0.02 (2 requests, 1 never committed, 3,000 tokens)")
