@@ -20,7 +20,7 @@ def report(
     repos: Optional[list[Path]] = typer.Option(None, "--repo", metavar="PATH", help="Report over this repository (repeat for several; default: the current one)."),
     since: Optional[str] = typer.Option("30d", "--since", metavar="DATE|SPAN", help="First day, by commit date, inclusive: 30d, 4w, YYYY-MM-DD."),
     until: Optional[str] = typer.Option(None, "--until", metavar="DATE|SPAN", help="Last day, inclusive."),
-    by: str = typer.Option("author", "--by", metavar="GROUP", help="Group rows by author, model, tool, day, week, month, commit or session."),
+    by: str = typer.Option("author", "--by", metavar="GROUP", help="Group rows by author, model, tool, day, week, month, commit, session or branch."),
     author: Optional[str] = typer.Option(None, "--author", metavar="EMAIL", help="Only this author's commits."),
     verified_only: bool = typer.Option(False, "--verified-only", help="Leave out receipts that fail verification (else counted, and flagged)."),
     unshipped: bool = typer.Option(False, "--unshipped", help="From the local index: what was spent in this repository's worktrees on code the default branch (or --branch) does not carry."),

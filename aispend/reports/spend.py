@@ -21,7 +21,7 @@ from aispend.receipts.model import digest, nusd_of, usd_number
 from aispend.reports.receipts import FAILING, Trust, VerifyCache, check_lines
 from aispend.reports.timerange import DayRange, zone_name
 
-GROUPS = ("author", "model", "tool", "day", "week", "month", "commit", "session")
+GROUPS = ("author", "model", "tool", "day", "week", "month", "commit", "session", "branch")
 #: A commit costing more than this many times the median receipted commit is an outlier.
 OUTLIER_FACTOR = 8
 #: A day costing more than this many times the median of the 14 days before is an anomaly.
@@ -59,6 +59,7 @@ class _Commit:
     when_s: int
     subject: str
     receipts: list[tuple[str, dict[str, Any], str]]  # (digest, receipt, status)
+    branch: str = "(no branch)"
 
 
 def _commits(repo: git.Repo, revs: list[str], trust: Trust) -> list[_Commit]:
@@ -94,6 +95,9 @@ def report(
         if author is None or c.author.lower() == author.lower()
     ]
     commits = _within(everything, rng)
+    if group_by == "branch":
+        for repo, _, _ in sources:
+            _assign_branches(repo, commits)
     totals = _Sums()
     rows: dict[str, _Sums] = {}
     mix: dict[str, _Sums] = {}
@@ -223,9 +227,28 @@ def export_rows(repo: git.Repo, revs: list[str], trust: Trust) -> list[dict[str,
     return rows
 
 
+def _assign_branches(repo: git.Repo, commits: list[_Commit]) -> None:
+    """Each commit's branch: the first local branch whose history holds it, the default branch
+    (origin's HEAD, main, master) first, then the others by name."""
+    names = (git.ok(["for-each-ref", "--format=%(refname:short)", "refs/heads"], repo.worktree) or "").split()
+    origin_head = (git.ok(["symbolic-ref", "-q", "--short", "refs/remotes/origin/HEAD"], repo.worktree) or "").removeprefix("origin/")
+    first = [b for b in (origin_head, "main", "master") if b in names]
+    ordered = list(dict.fromkeys(first + sorted(names)))
+    todo = {c.sha: c for c in commits}
+    for b in ordered:
+        if not todo:
+            break
+        for sha in git.run(["rev-list", f"refs/heads/{b}", "--"], repo.worktree).split():
+            c = todo.pop(sha, None)
+            if c is not None:
+                c.branch = b
+
+
 def _key(group_by: str, c: _Commit, s: dict[str, Any], m: dict[str, Any], day: Any) -> str:
     if group_by == "author":
         return c.author
+    if group_by == "branch":
+        return c.branch
     if group_by == "model":
         return str(m["model"])
     if group_by == "tool":

@@ -223,3 +223,23 @@ def test_unshipped_spend(repo: Repo, spend: Spend) -> None:
     assert {s["session"] for s in r["sessions"]} == {"claude:abandoned", "claude:never"}
     text = repo.aispend("report", "--unshipped", env=at("2026-03-01T10:00:00Z")).stdout
     assert text.startswith("spent here on code that main does not carry: $0.02 (2 requests, 1 never committed, 3,000 tokens)")
+
+
+def test_grouping_by_every_key(team: Repo, spend: Spend) -> None:
+    c1, c2 = team.head("HEAD~2"), team.head("HEAD~1")
+    team.git("switch", "-q", "-c", "topic")
+    spend.claude(team.path, "2026-03-01T10:00:00Z", "s-topic", branch="topic")
+    c4 = team.commit("on topic", "2026-03-01T10:10:00Z")
+    team.git("switch", "-q", "main")
+
+    def keys(by: str) -> dict[str, float]:
+        return {row["key"]: row["cost_usd"] for row in report(team, "--all", "--by", by)["rows"]}
+
+    assert keys("tool") == {"claude": 3 * ONE}
+    assert keys("session") == {"claude:s-dev": ONE, "claude:s-bob": ONE, "claude:s-topic": ONE}
+    assert keys("commit") == {c1: ONE, c2: ONE, c4: ONE}
+    assert keys("day") == {"2026-03-01": 3 * ONE}
+    assert keys("week") == {"2026-W09": 3 * ONE}
+    assert keys("month") == {"2026-03": 3 * ONE}
+    assert keys("branch") == {"main": 2 * ONE, "topic": ONE}
+    assert keys("author") == {"dev@example.com": 2 * ONE, "bob@example.com": ONE}
