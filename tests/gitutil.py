@@ -158,3 +158,12 @@ def work(p: Person, n: int, branch: str = "main", minute: int = 10) -> str:
     """``p`` spends one request on ``branch`` at 09:MM and commits it a minute later."""
     p.spend.claude(p.repo.path, f"2026-03-01T09:{minute:02d}:00Z", f"{p.name}-{n}", branch=branch)
     return p.repo.commit(f"{p.name} {n}", f"2026-03-01T09:{minute + 1:02d}:00Z", files={f"{p.name}-{n}.txt": "x"})
+
+
+def pushed_feature(p: Person, minutes: tuple[int, ...] = (10, 20)) -> list[str]:
+    """``p`` commits one request per minute on a new branch ``feature``, pushes it and syncs."""
+    p.repo.git("switch", "-q", "-c", "feature")
+    shas = [work(p, i + 1, branch="feature", minute=m) for i, m in enumerate(minutes)]
+    p.repo.git("push", "-q", "origin", "feature")
+    p.repo.aispend("sync")
+    return shas

@@ -58,43 +58,48 @@ def render_html(rep: dict[str, Any]) -> str:
         )
     parts += ["<h2>Daily spend</h2>", _calendar(rep)]
     if t["models"]:
-        parts += ["<h2>Model mix</h2><table>"]
-        for m in t["models"]:
-            width = max(1, round(300 * m["share"]))
-            parts.append(
-                f"<tr><td>{escape(m['model'])}</td><td class=n>{_money(m['cost_usd'])}</td>"
-                f"<td class=n>{100 * m['share']:.0f}%</td><td><div class=bar style='width:{width}px'></div></td></tr>"
-            )
-        parts.append("</table>")
+        parts += ["<h2>Model mix</h2>", _table(
+            [],
+            [[escape(m["model"]), _money(m["cost_usd"]), f"{100 * m['share']:.0f}%",
+              f"<div class=bar style='width:{max(1, round(300 * m['share']))}px'></div>"] for m in t["models"]],
+            numeric={1, 2},
+        )]
     if rep["daily"]:
         parts += ["<h2>Cost per commit over time</h2>", _trend_svg(rep["daily"])]
     if rep["top_commits"]:
-        parts += ["<h2>Top commits</h2><table><tr><th>commit</th><th>day</th><th>author</th><th>subject</th><th class=n>cost</th></tr>"]
-        parts += [
-            f"<tr><td><code>{escape(c['commit'][:12])}</code></td><td>{escape(c['day'])}</td><td>{escape(c['author'])}</td>"
-            f"<td>{escape(c['subject'][:80])}</td><td class=n>{_money(c['cost_usd'])}</td></tr>"
-            for c in rep["top_commits"]
-        ]
-        parts.append("</table>")
+        parts += ["<h2>Top commits</h2>", _table(
+            ["commit", "day", "author", "subject", "cost"],
+            [[f"<code>{escape(c['commit'][:12])}</code>", escape(c["day"]), escape(c["author"]), escape(c["subject"][:80]),
+              _money(c["cost_usd"])] for c in rep["top_commits"]],
+            numeric={4},
+        )]
     if rep["outliers"]:
-        parts += ["<h2>Outliers</h2><p>Commits costing more than 8 times the median commit.</p><table>"]
-        parts += [
-            f"<tr><td><code>{escape(o['commit'][:12])}</code></td><td>{escape(o['author'])}</td><td>{escape(o['subject'][:80])}</td>"
-            f"<td class=n>{_money(o['cost_usd'])}</td><td class=n>{o['times_median']}x</td></tr>"
-            for o in rep["outliers"]
-        ]
-        parts.append("</table>")
+        parts += ["<h2>Outliers</h2><p>Commits costing more than 8 times the median commit.</p>", _table(
+            [],
+            [[f"<code>{escape(o['commit'][:12])}</code>", escape(o["author"]), escape(o["subject"][:80]), _money(o["cost_usd"]),
+              f"{o['times_median']}x"] for o in rep["outliers"]],
+            numeric={3, 4},
+        )]
     if rep["rows"]:
-        parts += [f"<h2>By {escape(rep['group_by'])}</h2><table><tr><th>{escape(rep['group_by'])}</th><th class=n>commits</th>"
-                  "<th class=n>cost</th><th class=n>tokens</th></tr>"]
-        parts += [
-            f"<tr><td>{escape(str(r['key']))}</td><td class=n>{r['commits']:,}</td><td class=n>{_money(r['cost_usd'])}</td>"
-            f"<td class=n>{r['total_tokens']:,}</td></tr>"
-            for r in rep["rows"]
-        ]
-        parts.append("</table>")
+        parts += [f"<h2>By {escape(rep['group_by'])}</h2>", _table(
+            [escape(rep["group_by"]), "commits", "cost", "tokens"],
+            [[escape(str(r["key"])), f"{r['commits']:,}", _money(r["cost_usd"]), f"{r['total_tokens']:,}"] for r in rep["rows"]],
+            numeric={1, 2, 3},
+        )]
     parts.append("</body></html>\n")
     return "".join(parts)
+
+
+def _table(head: list[str], rows: list[list[str]], numeric: set[int]) -> str:
+    """A table of cells already escaped; ``numeric`` columns are right-aligned."""
+    def cells(tag: str, values: list[str]) -> str:
+        return "".join(f"<{tag}{' class=n' if i in numeric else ''}>{v}</{tag}>" for i, v in enumerate(values))
+
+    out = ["<table>"]
+    if head:
+        out.append(f"<tr>{cells('th', head)}</tr>")
+    out += [f"<tr>{cells('td', r)}</tr>" for r in rows]
+    return "".join(out) + "</table>"
 
 
 def _card(label: str, value: str) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from aispend.receipts.model import nusd_of
-from tests.gitutil import Person, Repo, Spend, at, git, work
+from tests.gitutil import Person, Repo, Spend, at, git, pushed_feature
 
 ONE = 10_500_000
 
@@ -35,11 +35,7 @@ def ci_runner(tmp_path: Path, remote: Path) -> tuple[Person, Path]:
 
 
 def test_squash_merge_on_the_forge_carried_by_ci(alice: Person, tmp_path: Path, remote: Path) -> None:
-    alice.repo.git("switch", "-q", "-c", "feature")
-    work(alice, 1, branch="feature", minute=10)
-    work(alice, 2, branch="feature", minute=20)
-    alice.repo.git("push", "-q", "origin", "feature")
-    alice.repo.aispend("sync")
+    pushed_feature(alice)
     forge = server_clone(tmp_path, remote)
     base = forge.head("origin/main")
     forge.git("merge", "-q", "--squash", "origin/feature")
@@ -70,10 +66,7 @@ def test_squash_merge_on_the_forge_carried_by_ci(alice: Person, tmp_path: Path, 
 
 
 def test_rebase_merge_matched_by_patch_id(alice: Person, tmp_path: Path, remote: Path) -> None:
-    alice.repo.git("switch", "-q", "-c", "feature")
-    olds = [work(alice, 1, branch="feature", minute=10), work(alice, 2, branch="feature", minute=20)]
-    alice.repo.git("push", "-q", "origin", "feature")
-    alice.repo.aispend("sync")
+    olds = pushed_feature(alice)
     forge = server_clone(tmp_path, remote)
     forge.commit("upstream moved", "2026-03-01T09:50:00Z", files={"up.txt": "u"})
     base = forge.head()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.gitutil import Person, git, work
+from tests.gitutil import Person, git, pushed_feature, work
 from tests.gitutil import note_lines as lines
 
 
@@ -194,11 +194,7 @@ def test_a_push_that_loses_the_race_is_retried(alice: Person, bob: Person, remot
 
 
 def test_a_rebased_and_force_pushed_branch_keeps_its_spend(alice: Person, bob: Person, remote: Path) -> None:
-    alice.repo.git("switch", "-q", "-c", "feature")
-    work(alice, 1, branch="feature", minute=10)
-    work(alice, 2, branch="feature", minute=20)
-    alice.repo.git("push", "-q", "origin", "feature")
-    alice.repo.aispend("sync")
+    pushed_feature(alice)
     work(bob, 1, minute=30)
     bob.repo.git("push", "-q", "origin", "main")
     bob.repo.aispend("sync")
