@@ -318,8 +318,10 @@ def drain(git_dir: Path) -> None:
 
 
 def _drain_locked(q: Path) -> bool:
-    """Handle the entries; False when the index stayed busy (they wait for the next drain)."""
+    """Handle the entries; False when the index stayed busy or the key is unusable (they wait
+    for the next drain)."""
     from aispend.index.db import is_busy
+    from aispend.receipts.keys import KeyFileError
 
     if not entries(q):
         return True
@@ -344,6 +346,10 @@ def _drain_locked(q: Path) -> bool:
                 except Exception as e:  # noqa: BLE001
                     if is_busy(e):
                         log(f"queue {path.name}: index unavailable ({e}); it waits for the next commit")
+                        return False
+                    if isinstance(e, KeyFileError):
+                        # Nothing can be signed until the key is fixed: keep the entries.
+                        log(f"queue {path.name}: {e}; it waits for the next commit")
                         return False
                     import traceback
 

@@ -43,7 +43,7 @@ def _root(
 
 
 def _register() -> None:
-    from aispend.cli import carry, export, hook, ingest, install, key, pricing, report, show, status, sync, usage, verify
+    from aispend.cli import carry, doctor, export, hook, ingest, install, key, pricing, report, show, status, sync, usage, verify
 
     app.command("install")(install.install)
     app.command("uninstall")(install.uninstall)
@@ -51,6 +51,7 @@ def _register() -> None:
     app.command("verify")(verify.verify)
     app.command("status")(status.status)
     app.command("key")(key.key)
+    app.command("doctor")(doctor.doctor)
     app.command("sync")(sync.sync)
     app.command("carry")(carry.carry)
     app.command("report")(report.report)

@@ -85,7 +85,7 @@ def write_receipt(
         version=__version__,
     )
     if key_path is not None:
-        key, created = keys.load_key(key_path), False
+        key, created = keys.load_signing_key(key_path), False
     else:
         key, created = signing.ensure_key(comment=f"aispend {signer_email}")
     line = signing.sign(receipt, key, signer_email)

@@ -222,6 +222,15 @@ def permissions_problem(path: Path) -> str | None:
     return f"mode {mode:04o}: {access} by {who}"
 
 
+def load_signing_key(path: Path) -> SigningKey:
+    """A key to sign with: as :func:`load_key`, but refused when others can read it (as ssh
+    refuses), with the command that fixes it."""
+    problem = permissions_problem(path)
+    if problem:
+        raise KeyFileError(f"signing key {path} has {problem}; aispend will not sign with it: run chmod 600 {path}")
+    return load_key(path)
+
+
 # ---------------------------------------------------------------- allowed signers
 
 

@@ -34,8 +34,8 @@ def key_path() -> Path:
 
 
 def use_key(path: Path) -> keys.SigningKey:
-    """Sign with an existing key from now on (checked first: unencrypted ed25519)."""
-    key = keys.load_key(path)
+    """Sign with an existing key from now on (checked first: unencrypted ed25519, private)."""
+    key = keys.load_signing_key(path)
     ptr = _pointer()
     ptr.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = ptr.with_name(ptr.name + ".tmp")
@@ -48,7 +48,7 @@ def ensure_key(comment: str) -> tuple[keys.SigningKey, bool]:
     """The signing key, created when there is none; and whether it was just created."""
     path = key_path()
     if path.exists():
-        return keys.load_key(path), False
+        return keys.load_signing_key(path), False
     return keys.create_key(path, comment), True
 
 

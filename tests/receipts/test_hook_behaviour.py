@@ -206,3 +206,22 @@ def test_two_worktrees_committing_at_the_same_moment(tmp_path: Path, spend: Spen
     conn = sqlite3.connect(Path(os.environ["AISPEND_HOME"]) / "index.sqlite3")
     keys = [k for (k,) in conn.execute("SELECT request_key FROM claims")]
     assert len(keys) == len(set(keys)) == 10
+
+
+def test_a_key_others_can_read_is_not_used_until_fixed(tmp_path: Path, spend: Spend) -> None:
+    r = Repo.init(tmp_path / "repo")
+    r.install()
+    key = Path(os.environ["AISPEND_HOME"]) / "keys" / "aispend_ed25519"
+    key.chmod(0o644)
+    spend.claude(r.path, "2026-03-01T09:10:00Z", "s1")
+    first = r.commit("with a loose key", "2026-03-01T09:20:00Z")
+    assert r.receipts(first) == []
+    log = (Path(os.environ["AISPEND_HOME"]) / "hooks.log").read_text()
+    assert f"has mode 0644: readable by group and others; aispend will not sign with it: run chmod 600 {key}" in log
+    st = r.aispend("status").stdout
+    assert "mode 0644: readable by group and others" in st
+    key.chmod(0o600)
+    spend.claude(r.path, "2026-03-01T09:30:00Z", "s2")
+    second = r.commit("key fixed", "2026-03-01T09:40:00Z")
+    assert [s["session"] for s in r.receipts(first)[0]["sessions"]] == ["s1"]  # kept in the queue, then written
+    assert [s["session"] for s in r.receipts(second)[0]["sessions"]] == ["s2"]
