@@ -30,6 +30,7 @@ from typing import Any, Callable, Iterable
 
 from aispend.index.db import rollup_new, transaction
 from aispend.index.plan import HEAD_BYTES, FileTask, plan
+from aispend.paths import shown
 from aispend.pricing.table import PricingTable, logged_cost_nusd
 from aispend.sources.base import ParseResult, Request, Source
 from aispend.sources.reader import ChunkReader
@@ -214,7 +215,7 @@ def _write(conn: sqlite3.Connection, outcomes: list[FileOutcome], stats: IngestS
         rows: list[tuple[Any, ...]] = []
         for o in outcomes:
             if o.error:
-                stats.unreadable.append(f"{o.task.path}: {o.error}")
+                stats.unreadable.append(f"{shown(o.task.path)}: {o.error}")
                 continue
             cur = conn.execute("SELECT offset FROM files WHERE id = ?", (o.task.file_id,)).fetchone()
             rows.extend(o.rows)
@@ -268,7 +269,7 @@ def _write(conn: sqlite3.Connection, outcomes: list[FileOutcome], stats: IngestS
             stats.add(o.counts)
             for off, reason in o.problems:
                 if len(stats.problems) < 200:
-                    stats.problems.append(f"{t.path}:{off}: {reason.replace('_', ' ')}")
+                    stats.problems.append(f"{shown(t.path)}:{off}: {reason.replace('_', ' ')}")
         for sid in touched_prompts:
             _update_prompt_digest(conn, sid)
         rollup_new(conn)

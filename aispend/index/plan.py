@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aispend.index.db import transaction
+from aispend.paths import shown, stored, unstored
 from aispend.sources.base import Source
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ def plan(conn: sqlite3.Connection, sources: list[Source], stats: IngestStats) ->
     seen: list[tuple[Source, str, os.stat_result, Any]] = []
     for src in sources:
         known = {
-            row[0]: row
+            unstored(row[0]): row
             for row in conn.execute(
                 "SELECT path, id, dev, ino, size, mtime_ns, offset, head_len, head_sha, state FROM files WHERE tool = ?",
                 (src.name,),
@@ -70,7 +71,7 @@ def plan(conn: sqlite3.Connection, sources: list[Source], stats: IngestStats) ->
             try:
                 st = os.stat(p)
             except OSError as e:
-                unreadable.append(f"{p}: {e.strerror}")
+                unreadable.append(f"{shown(p)}: {e.strerror}")
                 continue
             row = known.get(p)
             if row is None:
@@ -88,11 +89,11 @@ def plan(conn: sqlite3.Connection, sources: list[Source], stats: IngestStats) ->
     stats.unreadable.extend(unreadable)
     if new_files:
         with transaction(conn):
-            conn.executemany("INSERT OR IGNORE INTO files (tool, path) VALUES (?, ?)", new_files)
+            conn.executemany("INSERT OR IGNORE INTO files (tool, path) VALUES (?, ?)", [(t, stored(p)) for t, p in new_files])
     tasks: list[FileTask] = []
     for src, p, st, row in seen:
         if row is None:
-            file_id, offset, state = conn.execute("SELECT id, offset, state FROM files WHERE path = ?", (p,)).fetchone()
+            file_id, offset, state = conn.execute("SELECT id, offset, state FROM files WHERE path = ?", (stored(p),)).fetchone()
         else:
             file_id, offset, state = row[1], row[6], row[9]
         tasks.append(
@@ -133,10 +134,10 @@ def _reset_tools(conn: sqlite3.Connection, tools: list[str]) -> None:
             ).fetchall()
             for fid, path, dev, ino, offset, head_len, head_sha in rows:
                 try:
-                    st = os.stat(path)
+                    st = os.stat(unstored(path))
                 except OSError:
                     continue  # deleted: keep its rows
-                if _is_replaced(dev, ino, offset, head_len, head_sha, path, st):
+                if _is_replaced(dev, ino, offset, head_len, head_sha, unstored(path), st):
                     conn.execute("DELETE FROM requests WHERE file_id = ?", (fid,))
             conn.execute(
                 "UPDATE files SET offset = 0, state = NULL, size = -1, head_len = 0, head_sha = NULL WHERE tool = ?",

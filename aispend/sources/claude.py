@@ -25,7 +25,7 @@ from typing import Any, Iterable, Iterator
 import orjson
 
 from aispend.sources.reader import Block, cut_short, kind_of, lines_as_blocks, load_line, object_lines
-from aispend.paths import home
+from aispend.paths import home, shown
 from aispend.sources.base import ParseResult, Prompt, Request, SessionInfo, iter_files, parse_ts_ms, valid_tokens
 
 NAME = "claude"
@@ -153,8 +153,8 @@ def _slim(line: bytes) -> dict[str, Any] | None:
 def _session_from_path(path: Path) -> str:
     """The session a file belongs to when its lines do not say."""
     if path.parent.name == "subagents":
-        return path.parent.parent.name
-    return path.stem
+        return shown(path.parent.parent.name)
+    return shown(path.stem)
 
 
 def _usage_line(

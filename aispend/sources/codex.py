@@ -26,7 +26,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from aispend.paths import home
+from aispend.paths import home, shown
 from aispend.sources.reader import Block, cut_short, kind_of, lines_as_blocks, load_line, object_lines
 from aispend.sources.base import ParseResult, Prompt, Request, SessionInfo, iter_files, parse_ts_ms, valid_tokens
 
@@ -151,7 +151,7 @@ def _line(d: dict[str, Any], offset: int, st: dict[str, Any], result: ParseResul
 def _ensure_session(st: dict[str, Any], path: Path) -> None:
     """A file with no session_meta yet: name the session after the file."""
     if st["sid"] is None:
-        stem = path.stem
+        stem = shown(path.stem)
         sid = stem[-36:] if len(stem) >= 36 else stem
         st["sid"] = st["root"] = st["seg"] = sid
 
