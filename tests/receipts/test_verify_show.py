@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -205,3 +206,25 @@ def test_notes_from_two_people_merge_without_conflict(tmp_path: Path, logs: Logs
     a.git("notes", "--ref=refs/notes/aispend", "merge", "-q", "-s", "cat_sort_uniq", "refs/notes/theirs")
     lines = [x for x in a.git("notes", "--ref=refs/notes/aispend", "show", "HEAD").splitlines() if x.strip()]
     assert sorted(lines) == sorted([line_a, canonical(other)])
+
+
+def test_thousands_of_receipts_on_one_commit_and_notes_on_other_objects(repo: Repo, tmp_path: Path) -> None:
+    from aispend.receipts import keys, signing
+
+    line = repo.git("notes", "--ref=refs/notes/aispend", "show", "HEAD").strip()
+    k = keys.load_key(Path(os.environ["AISPEND_HOME"]) / "keys" / "aispend_ed25519")
+    many = []
+    for i in range(2000):
+        rec = json.loads(line)
+        many.append(signing.sign(rec, k, f"dev{i}@example.com"))
+    body = tmp_path / "note.txt"
+    body.write_text("\n".join(many) + "\n")
+    repo.git("notes", "--ref=refs/notes/aispend", "add", "-f", "-F", str(body), "HEAD")
+    blob = repo.git("hash-object", "-w", "--stdin", input="a blob\n").strip()
+    repo.git("notes", "--ref=refs/notes/aispend", "add", "-m", "a note on a blob", blob)
+    view = json.loads(repo.aispend("show", "--json").stdout)
+    assert len(view["receipts"]) == 2000 and view["verification"]["status"] == "unverified-signer"
+    v = repo.aispend("verify", "--json")
+    assert json.loads(v.stdout)["receipts"] == 2001  # 2000 here, 1 on HEAD~1; the blob's note is no commit's
+    r = json.loads(repo.aispend("report", "--format", "json", "--tz", "UTC").stdout)
+    assert r["totals"]["commits_with_receipts"] == 2
