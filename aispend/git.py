@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -23,6 +24,10 @@ ZERO = "0" * 40
 
 class GitError(AispendError):
     """A git command failed (its stderr's first line is the message)."""
+
+
+class RefLocked(GitError):
+    """A ref stayed locked by another git process: try again later."""
 
 
 def run(args: Sequence[str], cwd: Path | str | None = None, *, input: bytes | None = None, check: bool = True) -> str:
@@ -165,6 +170,7 @@ def append_note_line(repo: Repo, sha: str, line: str, ref: str = NOTES_REF, atte
         raise ValueError("a note line holds no newline")
     # Under refs/notes/: git notes --ref puts any other name there anyway.
     scratch = f"refs/notes/aispend-scratch/{os.getpid()}-{sha[:12]}"
+    locked = False
     try:
         for _ in range(attempts):
             old = ok(["rev-parse", "-q", "--verify", f"{ref}^{{commit}}"], repo.worktree) or ""
@@ -179,8 +185,14 @@ def append_note_line(repo: Repo, sha: str, line: str, ref: str = NOTES_REF, atte
             body = "\n".join([*lines, line]) + "\n"
             repo.git("notes", f"--ref={scratch}", "add", "-f", "-F", "-", sha, input=body.encode("utf-8"))
             new = repo.git("rev-parse", scratch).strip()
-            if ok(["update-ref", ref, new, old or ZERO], repo.worktree) is not None:
+            swap = proc(["update-ref", ref, new, old or ZERO], repo.worktree)
+            if swap.returncode == 0:
                 return
+            if "lock" in swap.stderr and "exists" in swap.stderr:
+                locked = True  # another git process holds the ref: wait a little, then again
+                time.sleep(0.05)
+        if locked:
+            raise RefLocked(f"{ref} is locked by another git process (its .lock file exists)")
         raise GitError(f"could not update {ref}: it kept changing under us")
     finally:
         run(["update-ref", "-d", scratch], repo.worktree, check=False)

@@ -347,8 +347,8 @@ def _drain_locked(q: Path) -> bool:
                     if is_busy(e):
                         log(f"queue {path.name}: index unavailable ({e}); it waits for the next commit")
                         return False
-                    if isinstance(e, KeyFileError):
-                        # Nothing can be signed until the key is fixed: keep the entries.
+                    if isinstance(e, (KeyFileError, git.RefLocked)):
+                        # Nothing can be signed (or written) until that is fixed: keep the entries.
                         log(f"queue {path.name}: {e}; it waits for the next commit")
                         return False
                     import traceback

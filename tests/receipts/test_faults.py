@@ -84,3 +84,18 @@ def test_a_clock_moved_backwards(repo: Repo, spend: Spend) -> None:
     assert repo.head() == sha and repo.receipts() == []
     repo.commit("next", "2026-03-01T09:40:00Z")
     assert [s["session"] for s in repo.receipts()[0]["sessions"]] == ["s1"]  # the usage lands on the next one
+
+
+def test_a_notes_ref_locked_by_git_itself(repo: Repo, spend: Spend) -> None:
+    lock = repo.path / ".git" / "refs" / "notes" / "aispend.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    lock.write_text("held by another git process\n")
+    spend.claude(repo.path, "2026-03-01T09:10:00Z", "s1")
+    first = repo.commit("while locked", "2026-03-01T09:20:00Z")  # the commit goes through
+    assert repo.head() == first and repo.receipts(first) == []
+    assert "is locked by another git process" in (Path(os.environ["AISPEND_HOME"]) / "hooks.log").read_text()
+    lock.unlink()
+    spend.claude(repo.path, "2026-03-01T09:30:00Z", "s2")
+    second = repo.commit("unlocked", "2026-03-01T09:40:00Z")
+    assert [s["session"] for s in repo.receipts(first)[0]["sessions"]] == ["s1"]  # arrives with the next commit
+    assert [s["session"] for s in repo.receipts(second)[0]["sessions"]] == ["s2"]

@@ -228,3 +228,20 @@ def test_thousands_of_receipts_on_one_commit_and_notes_on_other_objects(repo: Re
     assert json.loads(v.stdout)["receipts"] == 2001  # 2000 here, 1 on HEAD~1; the blob's note is no commit's
     r = json.loads(repo.aispend("report", "--format", "json", "--tz", "UTC").stdout)
     assert r["totals"]["commits_with_receipts"] == 2
+
+
+def test_escape_injection_in_every_text_field_is_neutralised(repo: Repo) -> None:
+    evil = "\x1b]0;owned\x07\x1b[2J[red]x[/red]\r"
+    rec = json.loads(repo.git("notes", "--ref=refs/notes/aispend", "show", "HEAD").strip())
+    rec["author"] = evil
+    rec["signer"]["principal"] = evil
+    rec["pricing"] = evil
+    for s in rec["sessions"]:
+        s["tool"] = s["session"] = evil
+        for m in s["models"]:
+            m["model"] = evil
+    replace_note(repo, "HEAD", canonical(rec))
+    for args in (("show",), ("verify",), ("report", "--tz", "UTC"), ("report", "--format", "md"), ("report", "--by", "session")):
+        p = repo.aispend(*args, check=False)
+        assert "\x1b" not in p.stdout and "\x07" not in p.stdout and "\r" not in p.stdout, args
+    assert "[red]x[/red]" in repo.aispend("show").stdout  # shown as text: the receipt is rendered, markup is not
