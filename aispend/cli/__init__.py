@@ -92,6 +92,12 @@ def main(argv: list[str] | None = None) -> None:
         if _is_usage_error(e):
             e.show()  # type: ignore[attr-defined]
             sys.exit(e.exit_code)  # type: ignore[attr-defined]
+        from aispend.index.db import storage_problem
+
+        problem = storage_problem(e)  # no room or no rights for the index: say so, plainly
+        if problem is not None:
+            typer.echo(f"aispend: error: {problem}", err=True)
+            sys.exit(1)
         # A bug: keep the details, show a short message.
         from aispend.cli.crash import write_crash_log
 

@@ -271,6 +271,19 @@ def connect(path: Path | None = None, *, readonly: bool = False, timeout: float 
             ) from None
 
 
+def storage_problem(e: BaseException) -> str | None:
+    """A one-line explanation when SQLite failed for want of room or rights; None otherwise."""
+    if not isinstance(e, sqlite3.Error):
+        return None
+    text = str(e).lower()
+    where = index_path()
+    if "disk is full" in text or "disk i/o error" in text:
+        return f"no room left for the index {where} ({e}): free some space and run the command again; nothing was lost"
+    if "readonly" in text or "read-only" in text:
+        return f"the index {where} cannot be written ({e}): check the permissions of {where.parent}"
+    return None
+
+
 class IndexBusy(AispendError):
     """Another process held the index longer than we would wait."""
 

@@ -39,3 +39,28 @@ def test_a_data_dir_that_is_a_file_is_one_clear_line(tmp_path: Path) -> None:
                        env={**os.environ, "AISPEND_HOME": str(f)})
     assert p.returncode == 1
     assert p.stderr.strip().startswith("aispend: error: cannot create the data directory") and len(p.stderr.strip().splitlines()) == 1
+
+
+def test_no_room_or_no_rights_for_the_index_are_one_clear_line(tmp_path: Path) -> None:
+    import sqlite3
+
+    from aispend.index.db import storage_problem
+
+    full = sqlite3.connect(tmp_path / "full.db")
+    full.execute("CREATE TABLE t (x BLOB)")
+    full.execute("PRAGMA max_page_count = 8")  # SQLite's own 'disk is full', for real
+    try:
+        for _ in range(100):
+            full.execute("INSERT INTO t VALUES (zeroblob(4000))")
+        raise AssertionError("SQLite never filled up")
+    except sqlite3.OperationalError as e:
+        msg = storage_problem(e)
+    assert msg is not None and msg.startswith("no room left for the index ") and msg.endswith("nothing was lost")
+    ro = sqlite3.connect(f"file:{tmp_path / 'full.db'}?mode=ro", uri=True)
+    try:
+        ro.execute("INSERT INTO t VALUES (1)")
+        raise AssertionError("a read-only connection wrote")
+    except sqlite3.OperationalError as e:
+        msg = storage_problem(e)
+    assert msg is not None and "cannot be written" in msg
+    assert storage_problem(ValueError("disk is full")) is None  # only SQLite's own errors
