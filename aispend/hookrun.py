@@ -320,7 +320,7 @@ def drain(git_dir: Path) -> None:
 def _drain_locked(q: Path) -> bool:
     """Handle the entries; False when the index stayed busy or the key is unusable (they wait
     for the next drain)."""
-    from aispend.index.db import is_busy
+    from aispend.index.db import is_busy, storage_problem
     from aispend.receipts.keys import KeyFileError
 
     if not entries(q):
@@ -347,8 +347,9 @@ def _drain_locked(q: Path) -> bool:
                     if is_busy(e):
                         log(f"queue {path.name}: index unavailable ({e}); it waits for the next commit")
                         return False
-                    if isinstance(e, (KeyFileError, git.RefLocked)):
-                        # Nothing can be signed (or written) until that is fixed: keep the entries.
+                    if isinstance(e, (KeyFileError, git.RefLocked)) or storage_problem(e):
+                        # Nothing can be signed or written until that is fixed (a key, a lock,
+                        # a full disk): keep the entries for the next drain.
                         log(f"queue {path.name}: {e}; it waits for the next commit")
                         return False
                     import traceback
