@@ -515,9 +515,13 @@ def prepare_commit_msg(args: list[str]) -> None:
 
         scope = scope_for(conn, repo, clock.now_ms(), head_branch(repo))
         preview = attribution.candidates(conn, scope)
+        alerts = _alerts(conn, repo) if not trailer else []
     finally:
         conn.close()
+    if not preview and not alerts:
+        return
     if not preview:
+        _insert_comment(repo, msg_file, [f"aispend alert: {_clean(a['message'], 240)}" for a in alerts])
         return
     summary = _summary(preview)
     if trailer:
@@ -526,7 +530,23 @@ def prepare_commit_msg(args: list[str]) -> None:
             repo.worktree,
         )
         return
-    _insert_comment(repo, msg_file, [f"aispend: this commit will carry {summary}"] + _detail(preview))
+    _insert_comment(
+        repo, msg_file,
+        [f"aispend: this commit will carry {summary}"] + _detail(preview) + [f"aispend alert: {_clean(a['message'], 240)}" for a in alerts],
+    )
+
+
+def _alerts(conn: Any, repo: git.Repo) -> list[dict[str, Any]]:
+    """The alerts of .aispend.toml right now; none (and a log line) when they cannot be computed."""
+    try:
+        from aispend.policy import config
+        from aispend.policy.alerts import evaluate
+        from aispend.reports.receipts import load_trust
+
+        return list(evaluate(repo, config.load(repo.worktree), load_trust(repo), conn)["alerts"])
+    except Exception as e:  # noqa: BLE001 - a preview never stops a commit
+        log(f"prepare-commit-msg: alerts skipped: {type(e).__name__}: {e}")
+        return []
 
 
 def _summary(claimed: list[Any]) -> str:
@@ -560,8 +580,8 @@ def _compact(n: int) -> str:
     return str(n)
 
 
-def _clean(text: str) -> str:
-    return "".join(ch for ch in text if ch.isprintable())[:80]
+def _clean(text: str, limit: int = 80) -> str:
+    return "".join(ch for ch in text if ch.isprintable())[:limit]
 
 
 def _comment_char(repo: git.Repo, text: str) -> str:

@@ -43,7 +43,7 @@ def _root(
 
 
 def _register() -> None:
-    from aispend.cli import carry, doctor, export, hook, ingest, install, key, pricing, report, show, status, sync, usage, verify
+    from aispend.cli import budget, carry, doctor, export, hook, ingest, install, key, pricing, report, show, status, sync, usage, verify
 
     app.command("install")(install.install)
     app.command("uninstall")(install.uninstall)
@@ -55,6 +55,7 @@ def _register() -> None:
     app.command("sync")(sync.sync)
     app.command("carry")(carry.carry)
     app.command("report")(report.report)
+    app.command("budget")(budget.budget)
     app.command("export")(export.export)
     app.command("ingest")(ingest.ingest)
     app.command("usage")(usage.usage)

@@ -53,6 +53,7 @@ def report(
             raise AispendError(f"{repo.worktree} has no commits yet")
         sources.append((repo, range_revs, load_trust(repo, allowed_signers)))
     rep = spend.report(sources, day_range(since, until, tz), by, author, verified_only)
+    rep["alerts"] = _alerts(sources, tz)
     text = render(rep, fmt)
     if output is not None:
         try:
@@ -86,6 +87,19 @@ def _unshipped(branch: str | None, since: str | None, until: str | None, tz: str
     )
     for s in res["sessions"][:10]:
         typer.echo(f"  {clean(s['session'])}  ${s['cost_usd']:,.2f}")
+
+
+def _alerts(sources: list[Any], tz: str | None) -> list[dict[str, Any]]:
+    """The alerts of each repository's .aispend.toml that the receipts show (budgets, spikes,
+    model switches, cache hits; the session alerts need this machine's logs: aispend status)."""
+    from aispend.policy import config
+    from aispend.policy.alerts import evaluate
+
+    out = []
+    for repo, _revs, trust in sources:
+        res = evaluate(repo, config.load(repo.worktree), trust, None, tz)
+        out += [{**a, "repo": str(repo.worktree)} if len(sources) > 1 else a for a in res["alerts"]]
+    return out
 
 
 def render(rep: dict[str, Any], fmt: str) -> str:
@@ -138,6 +152,8 @@ def _markdown(rep: dict[str, Any]) -> str:
         out += [f"| {esc(m['model'])} | ${m['cost_usd']:,.2f} | {100 * m['share']:.0f}% |" for m in t["models"]]
     if t["failed_receipts"]:
         out += ["", f"⚠️ {t['failed_receipts']} receipt(s) failed verification (`aispend verify`)"]
+    for a in rep.get("alerts", []):
+        out += ["", f"⚠️ {esc(a['message'])}"]
     return "\n".join(out) + "\n"
 
 
@@ -188,6 +204,8 @@ def _table(rep: dict[str, Any]) -> str:
         con.print(Text(f"outlier: {o['commit'][:12]} ${o['cost_usd']:,.2f} ({o['times_median']}x the median) {_clean(o['author'])}: {_clean(o['subject'])[:60]}"))
     for a in rep["anomalies"]:
         con.print(Text(f"anomaly: {a['day']} ${a['cost_usd']:,.2f}, over twice the 14-day median (${a['trailing_median_usd']:,.2f})"))
+    for a in rep.get("alerts", []):
+        con.print(Text(f"alert: {_clean(a['message'])}"))
     return buf.getvalue()
 
 

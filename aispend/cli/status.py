@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from aispend.errors import AispendError
+
 import typer
 
 
@@ -36,6 +38,14 @@ def status(
             "SELECT commit_sha, line FROM receipts WHERE repo = ? ORDER BY written_ms DESC, rowid DESC LIMIT 1",
             (str(repo.common_dir),),
         ).fetchone()
+        from aispend.policy import config
+        from aispend.policy.alerts import evaluate
+        from aispend.reports.receipts import load_trust
+
+        try:
+            alerts = evaluate(repo, config.load(repo.worktree), load_trust(repo), conn)["alerts"] if installed is not None else []
+        except AispendError as e:
+            alerts = [{"kind": "policy", "message": str(e)}]
     finally:
         conn.close()
     key_path = signing.key_path()
@@ -69,6 +79,7 @@ def status(
             "requests": len(elsewhere),
             "cost_usd": model.usd_number(sum(c.cost_nusd or 0 for c in elsewhere)),
         },
+        "alerts": alerts,
         "last_receipt": {"commit": last[0], "cost_usd": float(last_cost) if last_cost else 0.0} if last else None,
     }
     if as_json:
@@ -92,5 +103,7 @@ def status(
         o = data["other_branches"]
         n = o["requests"]
         say(f"waiting for commits on other branches: {n:,} request{'s' if n != 1 else ''}, ${o['cost_usd']:,.4f}")
+    for a in alerts:
+        say(f"alert: {a['message']}")
     if last:
         say(f"last receipt: {last[0][:12]} (${float(last_cost or 0):,.4f})")

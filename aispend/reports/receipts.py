@@ -34,13 +34,19 @@ class Trust:
 
 
 def load_trust(repo: git.Repo, explicit: Path | None = None) -> Trust:
-    """``--allowed-signers``, else ``.aispend/allowed_signers``, else ``gpg.ssh.allowedSignersFile``."""
+    """``--allowed-signers``, else the file ``.aispend.toml`` names (``[trust] allowed_signers``),
+    else ``.aispend/allowed_signers``, else git's ``gpg.ssh.allowedSignersFile``."""
     candidates: list[Path] = []
     if explicit is not None:
         if not explicit.is_file():
             raise AispendError(f"--allowed-signers {explicit}: no such file")
         candidates.append(explicit)
     else:
+        named = _policy_signers(repo)
+        if named is not None:
+            if not named.is_file():
+                raise AispendError(f".aispend.toml: [trust] allowed_signers names {named}, which does not exist")
+            candidates.append(named)
         candidates.append(repo.worktree / ".aispend" / "allowed_signers")
         configured = git.config(repo, "gpg.ssh.allowedSignersFile")
         if configured:
@@ -56,6 +62,20 @@ def load_trust(repo: git.Repo, explicit: Path | None = None) -> Trust:
             fp = hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
             return Trust(signers, str(path), [f"{path}:{n}: {why}" for n, why in bad], fp)
     return Trust(None, None)
+
+
+def _policy_signers(repo: git.Repo) -> Path | None:
+    """The allowed-signers file ``.aispend.toml`` names, if any (read here, without the rest
+    of the policy, which ``aispend budget`` validates)."""
+    import tomllib
+
+    try:
+        data = tomllib.loads((repo.worktree / ".aispend.toml").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    trust = data.get("trust")
+    value = trust.get("allowed_signers") if isinstance(trust, dict) else None
+    return repo.worktree / value if isinstance(value, str) and value else None
 
 
 @dataclass

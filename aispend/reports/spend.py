@@ -165,6 +165,30 @@ def _cost(model_entry: dict[str, Any]) -> int:
     return (nusd_of(v) or 0) if v is not None else 0
 
 
+@dataclass(frozen=True)
+class Spent:
+    """A receipt whose spend counts (once), with its commit's author and time."""
+
+    author: str
+    when_s: int
+    receipt: dict[str, Any]
+
+    @property
+    def cost_nusd(self) -> int:
+        return sum(_cost(m) for s in self.receipt["sessions"] for m in s["models"])
+
+
+def spent(repo: git.Repo, revs: list[str], rng: DayRange, trust: Trust, verified_only: bool = False) -> list[Spent]:
+    """The receipts of ``revs`` in ``rng`` whose spend counts, each once (carried spend counted
+    in the receipt that carries it)."""
+    return [Spent(c.author, c.when_s, r) for c, r in _counted(_within(_commits(repo, revs, trust), rng), verified_only)]
+
+
+def anomalies(per_day: dict[str, int], factor: float) -> list[dict[str, Any]]:
+    """Days costing more than ``factor`` times the median of the 14 days before."""
+    return _anomalies(per_day, factor)
+
+
 def _within(commits: list[_Commit], rng: DayRange) -> list[_Commit]:
     lo, hi = rng.bounds_ms()
     return [c for c in commits if (lo is None or c.when_s * 1000 >= lo) and (hi is None or c.when_s * 1000 < hi)]
@@ -265,7 +289,7 @@ def _key(group_by: str, c: _Commit, s: dict[str, Any], m: dict[str, Any], day: A
     return str(day.isoformat())
 
 
-def _anomalies(per_day: dict[str, int]) -> list[dict[str, Any]]:
+def _anomalies(per_day: dict[str, int], factor: float = ANOMALY_FACTOR) -> list[dict[str, Any]]:
     """Days costing more than twice the median of the 14 days before (days without spend count as 0)."""
     if not per_day:
         return []
@@ -282,6 +306,6 @@ def _anomalies(per_day: dict[str, int]) -> list[dict[str, Any]]:
         if len(window) < ANOMALY_WINDOW_DAYS:
             continue  # not enough history before it to judge
         base = statistics.median(window)
-        if base and per_day[d] > ANOMALY_FACTOR * base:
+        if base and per_day[d] > factor * base:
             out.append({"day": d, "cost_usd": usd_number(per_day[d]), "trailing_median_usd": usd_number(round(base))})
     return out
