@@ -39,6 +39,7 @@ def budgets(policy: Policy, month: list[Spent], today: date) -> list[dict[str, A
             "scope": b.scope, "name": b.name, "monthly_usd": b.monthly_usd,
             "spent_usd": _usd(n), "projected_usd": _usd(projected), "status": status,
             "top": _top(b, month),
+            "top_sessions": _top_sessions(b, month),
         })
     return out
 
@@ -57,6 +58,18 @@ def _top(b: Budget, month: list[Spent]) -> list[dict[str, Any]]:
         if _in_scope(b, s.author):
             by_author[s.author] = by_author.get(s.author, 0) + s.cost_nusd
     return [{"author": a, "spent_usd": _usd(n)} for a, n in sorted(by_author.items(), key=lambda kv: (-kv[1], kv[0]))[:3]]
+
+
+def _top_sessions(b: Budget, month: list[Spent]) -> list[dict[str, Any]]:
+    by_session: dict[str, int] = {}
+    for s in month:
+        if _in_scope(b, s.author):
+            for sess in s.receipt["sessions"]:
+                key = f"{sess['tool']}:{sess['session']}"
+                by_session[key] = by_session.get(key, 0) + sum(
+                    int(round(float(m["cost_usd"]) * 1e9)) for m in sess["models"] if m["cost_usd"] is not None
+                )
+    return [{"session": k, "spent_usd": _usd(n)} for k, n in sorted(by_session.items(), key=lambda kv: (-kv[1], kv[0]))[:3]]
 
 
 def evaluate(

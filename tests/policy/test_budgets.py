@@ -57,6 +57,7 @@ monthly_usd = 0.01
     assert rows[("team", "platform")]["spent_usd"] == ONE and rows[("team", "platform")]["status"] == "ok"
     assert rows[("author", "bob@example.com")]["status"] == "hard"
     assert repo_b["top"] == [{"author": "bob@example.com", "spent_usd": ONE}, {"author": "dev@example.com", "spent_usd": ONE}]
+    assert repo_b["top_sessions"] == [{"session": "claude:s1", "spent_usd": ONE}, {"session": "claude:s2", "spent_usd": ONE}]
     assert kinds(res).count("budget") == 2
     text = early.aispend("budget", "--tz", "UTC").stdout
     assert "HARD author bob@example.com: $0.01 of $0.01 (105%), projected $0.33" in text
@@ -98,14 +99,18 @@ def test_model_switch(early: Repo, spend: Spend, used_before: bool) -> None:
         assert res["alerts"][0]["message"].startswith("model switch: claude-opus-4-6, not used here before the last 30 days")
 
 
-def test_low_cache_hit_against_the_team(early: Repo, spend: Spend) -> None:
+@pytest.mark.parametrize("bob_reads", [0, 80_000])
+def test_low_cache_hit_against_the_team(early: Repo, spend: Spend, bob_reads: int) -> None:
     spend.claude(early.path, "2026-03-01T09:00:00Z", "a", cr=90_000)
     early.commit("cached", "2026-03-01T09:10:00Z")
-    spend.claude(early.path, "2026-03-01T09:20:00Z", "b")
-    early.commit("uncached", "2026-03-01T09:30:00Z", env={"GIT_AUTHOR_EMAIL": "bob@example.com"})
+    spend.claude(early.path, "2026-03-01T09:20:00Z", "b", cr=bob_reads)
+    early.commit("bob's", "2026-03-01T09:30:00Z", env={"GIT_AUTHOR_EMAIL": "bob@example.com"})
     res = budget(early)
-    assert kinds(res) == ["low_cache_hit"]
-    assert res["alerts"][0]["author"] == "bob@example.com"
+    if bob_reads:
+        assert kinds(res) == []
+    else:
+        assert kinds(res) == ["low_cache_hit"]
+        assert res["alerts"][0]["author"] == "bob@example.com"
 
 
 @pytest.mark.parametrize("hours", [7, 2])
@@ -175,3 +180,11 @@ def test_the_policy_names_the_allowed_signers(early: Repo, spend: Spend) -> None
     policy(early, '[trust]\nallowed_signers = "missing"\n')
     p = early.aispend("verify", check=False)
     assert p.returncode == 1 and "[trust] allowed_signers names" in p.stderr
+
+
+def test_a_session_that_costs_too_much(early: Repo, spend: Spend) -> None:
+    policy(early, "[alerts]\nrunaway_session_usd = 1\n")
+    spend.claude(early.path, "2026-03-01T11:00:00Z", "pricey", inp=150_000, out=50_000)  # $1.20
+    spend.claude(early.path, "2026-03-01T11:05:00Z", "cheap")
+    [a] = budget(early)["alerts"]
+    assert a["kind"] == "runaway_session" and a["message"] == "runaway session claude:pricey: $1.20 spent"
