@@ -167,3 +167,14 @@ def pushed_feature(p: Person, minutes: tuple[int, ...] = (10, 20)) -> list[str]:
     p.repo.git("push", "-q", "origin", "feature")
     p.repo.aispend("sync")
     return shas
+
+
+def bare_remote(root: Path) -> Path:
+    """A bare repository with one commit on main, for clones to share."""
+    bare = root / "remote.git"
+    git(root, "init", "-q", "--bare", "-b", "main", str(bare))
+    seed = root / "seed"
+    git(root, "clone", "-q", str(bare), str(seed))
+    git(seed, "-c", "user.email=s@example.com", "-c", "user.name=S", "commit", "-q", "--allow-empty", "-m", "root")
+    git(seed, "push", "-q", "origin", "HEAD:main")
+    return bare

@@ -18,7 +18,7 @@ from aispend import clock, git
 from aispend.policy.config import Budget, Policy
 from aispend.receipts.model import usd_number
 from aispend.reports.receipts import Trust
-from aispend.reports.spend import Spent, anomalies, spent
+from aispend.reports.spend import Spent, anomalies, model_cost, spent
 from aispend.reports.timerange import DayRange, zone
 
 
@@ -66,9 +66,7 @@ def _top_sessions(b: Budget, month: list[Spent]) -> list[dict[str, Any]]:
         if _in_scope(b, s.author):
             for sess in s.receipt["sessions"]:
                 key = f"{sess['tool']}:{sess['session']}"
-                by_session[key] = by_session.get(key, 0) + sum(
-                    int(round(float(m["cost_usd"]) * 1e9)) for m in sess["models"] if m["cost_usd"] is not None
-                )
+                by_session[key] = by_session.get(key, 0) + sum(model_cost(m) for m in sess["models"])
     return [{"session": k, "spent_usd": _usd(n)} for k, n in sorted(by_session.items(), key=lambda kv: (-kv[1], kv[0]))[:3]]
 
 
@@ -123,8 +121,7 @@ def _model_switch(history: list[Spent], tz: Any, today: date, policy: Policy) ->
         for sess in s.receipt["sessions"]:
             for m in sess["models"]:
                 if day >= cut:
-                    n = int(round(float(m["cost_usd"]) * 1e9)) if m["cost_usd"] is not None else 0
-                    recent[m["model"]] = recent.get(m["model"], 0) + n
+                    recent[m["model"]] = recent.get(m["model"], 0) + model_cost(m)
                 else:
                     before.add(m["model"])
     total = sum(recent.values())

@@ -109,7 +109,7 @@ def report(
         day = datetime.fromtimestamp(c.when_s, rng.tz).date()
         for s in r["sessions"]:
             for m in s["models"]:
-                cost = _cost(m)
+                cost = model_cost(m)
                 totals.add(c.sha, m, cost)
                 rows.setdefault(_key(group_by, c, s, m, day), _Sums()).add(c.sha, m, cost)
                 mix.setdefault(str(m["model"]), _Sums()).add(c.sha, m, cost)
@@ -159,7 +159,7 @@ def report(
     }
 
 
-def _cost(model_entry: dict[str, Any]) -> int:
+def model_cost(model_entry: dict[str, Any]) -> int:
     """A model entry's cost in nano-dollars (an unpriced model costs nothing known: 0)."""
     v = model_entry["cost_usd"]
     return (nusd_of(v) or 0) if v is not None else 0
@@ -175,7 +175,7 @@ class Spent:
 
     @property
     def cost_nusd(self) -> int:
-        return sum(_cost(m) for s in self.receipt["sessions"] for m in s["models"])
+        return sum(model_cost(m) for s in self.receipt["sessions"] for m in s["models"])
 
 
 def spent(repo: git.Repo, revs: list[str], rng: DayRange, trust: Trust, verified_only: bool = False) -> list[Spent]:
@@ -217,7 +217,7 @@ def _trend(everything: list[_Commit], rng: DayRange, cost: int, verified_only: b
     days = (until - rng.since).days + 1
     prev = DayRange(rng.since - timedelta(days=days), rng.since - timedelta(days=1), rng.tz)
     before = sum(
-        _cost(m) for _, r in _counted(_within(everything, prev), verified_only) for s in r["sessions"] for m in s["models"]
+        model_cost(m) for _, r in _counted(_within(everything, prev), verified_only) for s in r["sessions"] for m in s["models"]
     )
     return {
         "previous_since": prev.since.isoformat() if prev.since else None,

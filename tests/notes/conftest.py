@@ -6,18 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.gitutil import Person, git
+from tests.gitutil import Person, bare_remote
 
 
 @pytest.fixture
 def remote(tmp_path: Path) -> Path:
-    bare = tmp_path / "remote.git"
-    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(bare))
-    seed = tmp_path / "seed"
-    git(tmp_path, "clone", "-q", str(bare), str(seed))
-    git(seed, "-c", "user.email=s@example.com", "-c", "user.name=S", "commit", "-q", "--allow-empty", "-m", "root")
-    git(seed, "push", "-q", "origin", "HEAD:main")
-    return bare
+    return bare_remote(tmp_path)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.gitutil import Person, Repo, Spend, at, git, note_lines, work
+from tests.gitutil import Person, Repo, Spend, at, bare_remote, note_lines, work
 
 
 def test_killing_the_drain_at_random_moments_loses_and_doubles_nothing(tmp_path: Path, spend: Spend) -> None:
@@ -47,12 +47,7 @@ def test_killing_the_drain_at_random_moments_loses_and_doubles_nothing(tmp_path:
 
 
 def test_killing_sync_at_random_moments_loses_nothing(tmp_path: Path) -> None:
-    bare = tmp_path / "remote.git"
-    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(bare))
-    seed = tmp_path / "seed"
-    git(tmp_path, "clone", "-q", str(bare), str(seed))
-    git(seed, "-c", "user.email=s@example.com", "-c", "user.name=S", "commit", "-q", "--allow-empty", "-m", "root")
-    git(seed, "push", "-q", "origin", "HEAD:main")
+    bare = bare_remote(tmp_path)
     alice, bob = Person("alice", tmp_path, bare), Person("bob", tmp_path, bare)
     for p, base in ((alice, 10), (bob, 30)):
         p.repo.install()
