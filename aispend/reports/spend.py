@@ -181,7 +181,11 @@ class Spent:
 def spent(repo: git.Repo, revs: list[str], rng: DayRange, trust: Trust, verified_only: bool = False) -> list[Spent]:
     """The receipts of ``revs`` in ``rng`` whose spend counts, each once (carried spend counted
     in the receipt that carries it)."""
-    return [Spent(c.author, c.when_s, r) for c, r in _counted(_within(_commits(repo, revs, trust), rng), verified_only)]
+    lo, _ = rng.bounds_ms()
+    # Let git skip older history (committer dates, as _within filters): a hook must not read it all.
+    limit = [f"--since={lo // 1000 - 86_400}"] if lo is not None else []
+    commits = _commits(repo, [*revs, *limit], trust)
+    return [Spent(c.author, c.when_s, r) for c, r in _counted(_within(commits, rng), verified_only)]
 
 
 def anomalies(per_day: dict[str, int], factor: float) -> list[dict[str, Any]]:
