@@ -21,18 +21,13 @@ class Finding:
 def run_checks(repo: git.Repo) -> list[Finding]:
     out: list[Finding] = []
     out += _hooks(repo)
-    conn = None
-    try:
-        out += _index()
-        from aispend.index import db
-
-        conn = db.connect(timeout=2)
-        out += _install(conn, repo)
-        out += _pricing(conn)
-    except Exception as e:  # noqa: BLE001 - reported by _index already
-        del e
-    finally:
-        if conn is not None:
+    found, conn = _index()
+    out += found
+    if conn is not None:
+        try:
+            out += _install(conn, repo)
+            out += _pricing(conn)
+        finally:
             conn.close()
     out += _key()
     out += _notes(repo)
@@ -57,7 +52,10 @@ def _hooks(repo: git.Repo) -> list[Finding]:
     return out
 
 
-def _index() -> list[Finding]:
+def _index() -> tuple[list[Finding], Any]:
+    """The index's health, and a connection to it when it is usable (the caller closes it)."""
+    import sqlite3
+
     from aispend.errors import AispendError
     from aispend.index import db
     from aispend.paths import index_path
@@ -65,16 +63,15 @@ def _index() -> list[Finding]:
     try:
         conn = db.connect(timeout=2)
     except AispendError as e:
-        return [Finding("index", False, str(e), "aispend ingest --rebuild")]
+        return [Finding("index", False, str(e), "aispend ingest --rebuild")], None
     try:
         check = conn.execute("PRAGMA quick_check").fetchone()[0]
-    except Exception as e:  # noqa: BLE001
+    except sqlite3.Error as e:
         check = str(e)
-    finally:
-        conn.close()
     if check != "ok":
-        return [Finding("index", False, f"{index_path()} is damaged: {check}", "aispend ingest --rebuild")]
-    return [Finding("index", True, f"{index_path()} (schema {db.SCHEMA_VERSION})")]
+        conn.close()
+        return [Finding("index", False, f"{index_path()} is damaged: {check}", "aispend ingest --rebuild")], None
+    return [Finding("index", True, f"{index_path()} (schema {db.SCHEMA_VERSION})")], conn
 
 
 def _install(conn: Any, repo: git.Repo) -> list[Finding]:
