@@ -20,13 +20,13 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Annotated, Any, Iterable, Iterator, Optional
 
-import orjson
+import msgspec
 
 from aispend.sources.reader import Block, cut_short, kind_of, lines_as_blocks, load_line, object_lines
 from aispend.paths import home, shown
-from aispend.sources.base import ParseResult, Prompt, Request, SessionInfo, iter_files, parse_ts_ms, valid_tokens
+from aispend.sources.base import MAX_TOKENS, ParseResult, Prompt, Request, SessionInfo, iter_files, parse_ts_ms, valid_tokens
 
 NAME = "claude"
 #: Line types whose line may hold a top-level ``message.usage``.
@@ -34,6 +34,7 @@ _USAGE_KINDS = frozenset({b"message", b"assistant"})
 #: Line types that never carry usage of their own.
 _SKIP_KINDS = frozenset({b"progress", b"system", b"file-history-snapshot", b"queue-operation", b"summary"})
 _TAIL = 1024
+_Tok = Annotated[int, msgspec.Meta(ge=0, le=MAX_TOKENS)]
 
 
 def roots() -> list[Path]:
@@ -80,16 +81,23 @@ class ClaudeSource:
         copies = 0
         for base, block, bstart, bend in blocks:
             find = block.find
+            view = memoryview(block)
             for ls, le in object_lines(base, block, result, bstart, bend):
                 off = base + ls
                 # Classify by the line's own type, read from its first bytes: most
                 # lines (progress, tool results) are never parsed, nor even copied.
                 kind, _ = kind_of(block, ls, le)
                 if kind in _USAGE_KINDS:
-                    line = block[ls:le]
-                    d = _slim(line)
-                    if d is not None:
-                        copies += _usage_line(d, off, fallback_session, result, best, first)
+                    # The usual assistant line decodes straight into the few fields
+                    # used, the large content skipped unread into objects; anything
+                    # else (bad tokens, no usage, a glued line: not valid JSON) takes
+                    # the general path below, which counts it exactly.
+                    try:
+                        entry = _decode_entry(view[ls:le])
+                    except _UNUSUAL:
+                        line = block[ls:le]
+                    else:
+                        copies += _usage_entry(entry, off, fallback_session, result, best, first)
                         continue
                 elif kind == b"user" and find(b'"tool_use_id"', ls, le) < 0:
                     line = block[ls:le]
@@ -122,39 +130,80 @@ class ClaudeSource:
         return result
 
 
-def _slim(line: bytes) -> dict[str, Any] | None:
-    """Parse an assistant line without its (large) ``message.content``; None to parse it whole.
-
-    The content array runs from the first ``"content":[`` (every key before it
-    is a scalar) to the last ``],"stop_reason":``; cutting it out leaves the
-    usage, ids and metadata, at a fraction of the parsing cost. Anything not of
-    that shape, a cut holding another line's ``"message":{`` (a line glued to a
-    cut-short one), or a result without ``message.usage`` falls back to a full parse.
-    """
-    i = line.find(b'"content":[')
-    if i < 0:
-        return None
-    j = line.rfind(b'],"stop_reason":')
-    if j <= i or line.find(b'"message":{', i, j) >= 0:
-        # A second message inside the cut: a line glued to a cut-short one.
-        return None
-    try:
-        d = orjson.loads(line[: i + 11] + line[j:])
-    except orjson.JSONDecodeError:
-        return None
-    if type(d) is not dict:
-        return None
-    msg = d.get("message")
-    if type(msg) is not dict or type(msg.get("usage")) is not dict or msg.get("content") != []:
-        return None
-    return d
-
-
 def _session_from_path(path: Path) -> str:
     """The session a file belongs to when its lines do not say."""
     if path.parent.name == "subagents":
         return shown(path.parent.parent.name)
     return shown(path.stem)
+
+
+class _CacheCreation(msgspec.Struct):
+    ephemeral_1h_input_tokens: Optional[_Tok] = 0
+
+
+class _Usage(msgspec.Struct):
+    input_tokens: _Tok
+    output_tokens: _Tok
+    cache_creation_input_tokens: Optional[_Tok] = 0
+    cache_read_input_tokens: Optional[_Tok] = 0
+    cache_creation: Optional[_CacheCreation] = None
+    speed: Any = None
+
+
+class _Message(msgspec.Struct):
+    usage: _Usage
+    id: Any = None
+    model: Any = None
+
+
+class _Entry(msgspec.Struct):
+    """The fields of a usage line that are read; every other key is skipped unread."""
+
+    message: _Message
+    timestamp: Any = None
+    sessionId: Any = None
+    requestId: Any = None
+    uuid: Any = None
+    cwd: Any = None
+    gitBranch: Any = None
+    isSidechain: Any = None
+    agentId: Any = None
+    costUSD: Any = None
+
+
+_decode_entry = msgspec.json.Decoder(_Entry).decode
+#: What a line off the usual shape raises (not JSON, invalid UTF-8, a field of another type).
+_UNUSUAL = (msgspec.DecodeError, ValueError)
+
+
+def _usage_entry(
+    e: _Entry,
+    offset: int,
+    fallback_session: str,
+    result: ParseResult,
+    best: dict[str, Request],
+    first: dict[str, tuple[int, str | None, str | None]],
+) -> int:
+    """:func:`_usage_line` for a line decoded into :class:`_Entry` (token fields already validated)."""
+    msg = e.message
+    model = msg.model
+    if model == "<synthetic>":
+        result.count("synthetic")
+        return 0
+    ts = parse_ts_ms(e.timestamp)
+    if ts is None:
+        result.problem(offset, "bad_timestamp")
+        return 0
+    u = msg.usage
+    cw = u.cache_creation_input_tokens or 0
+    cw1h = 0
+    if u.cache_creation is not None:
+        cw1h = min(u.cache_creation.ephemeral_1h_input_tokens or 0, cw)
+    return _keep(
+        result, best, first, offset, fallback_session, ts, model, u.input_tokens, u.output_tokens, cw,
+        u.cache_read_input_tokens or 0, cw1h, msg.id, e.requestId, e.uuid, e.sessionId, e.costUSD, e.cwd,
+        e.gitBranch, u.speed, e.agentId, e.isSidechain,
+    )
 
 
 def _usage_line(
@@ -204,24 +253,48 @@ def _usage_line(
             return 0
         # The breakdown splits the billed total; never let it exceed it.
         cw1h = min(v, cw)
+    return _keep(
+        result, best, first, offset, fallback_session, ts, model, inp, out, cw, cr, cw1h, msg.get("id"),
+        d.get("requestId"), d.get("uuid"), d.get("sessionId"), d.get("costUSD"), d.get("cwd"),
+        d.get("gitBranch"), usage.get("speed"), d.get("agentId"), d.get("isSidechain"),
+    )
+
+
+def _keep(
+    result: ParseResult,
+    best: dict[str, Request],
+    first: dict[str, tuple[int, str | None, str | None]],
+    offset: int,
+    fallback_session: str,
+    ts: int,
+    model: object,
+    inp: int,
+    out: int,
+    cw: int,
+    cr: int,
+    cw1h: int,
+    msg_id: object,
+    req_id: object,
+    uuid: object,
+    session: object,
+    cost: object,
+    cwd: object,
+    branch: object,
+    speed: object,
+    agent: object,
+    sidechain: object,
+) -> int:
+    """Key a validated usage entry and keep it in ``best`` if it is the best copy so far."""
     if model is not None and not isinstance(model, str):
         model = None
-    session = d.get("sessionId")
     if not isinstance(session, str) or not session:
         session = fallback_session
-    msg_id = msg.get("id")
-    req_id = d.get("requestId")
     if isinstance(msg_id, str) and msg_id:
         key = f"claude:{msg_id}:{req_id}" if isinstance(req_id, str) and req_id else f"claude:{msg_id}"
     else:
-        uuid = d.get("uuid")
         key = f"claude:line:{uuid}" if isinstance(uuid, str) and uuid else f"claude:line:{session}:{ts}:{offset}"
-    cost = d.get("costUSD")
-    logged = None
-    if isinstance(cost, (int, float)) and not isinstance(cost, bool) and 0 <= cost < float("inf"):
-        logged = repr(cost)
-    cwd = _str(d.get("cwd"))
-    branch = _str(d.get("gitBranch"))
+    cwd = _str(cwd)
+    branch = _str(branch)
     seen = first.get(session)
     if seen is None or ts < seen[0]:
         first[session] = (ts, cwd, branch)
@@ -229,8 +302,9 @@ def _usage_line(
     prev = best.get(key)
     if prev is not None and not _better(total, ts, session, prev):
         return 1
-    speed = usage.get("speed")
-    agent = d.get("agentId")
+    logged = None
+    if isinstance(cost, (int, float)) and not isinstance(cost, bool) and 0 <= cost < float("inf"):
+        logged = repr(cost)
     best[key] = Request(
         key=key,
         tool=NAME,
@@ -242,7 +316,7 @@ def _usage_line(
         cache_write_5m=cw - cw1h,
         cache_write_1h=cw1h,
         cache_read_tokens=cr,
-        agent_id=agent if isinstance(agent, str) and d.get("isSidechain") else None,
+        agent_id=agent if isinstance(agent, str) and sidechain else None,
         cwd=cwd,
         git_branch=branch,
         speed=speed if isinstance(speed, str) else None,

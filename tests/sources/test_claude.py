@@ -269,21 +269,28 @@ def test_content_is_skipped_only_when_the_cut_is_provably_right(logs: Logs) -> N
     assert stats.bad_lines == 0
 
 
-def test_slim_and_full_parse_agree_on_real_logs(shared_fixtures) -> None:
+def test_fast_and_general_paths_agree_on_real_logs(shared_fixtures) -> None:
+    """Every real usage line read through the typed fast path gives the very request the
+    general (whole-object) path gives."""
     import orjson
 
-    from aispend.sources.claude import _slim
+    from aispend.sources.base import ParseResult
+    from aispend.sources.claude import _UNUSUAL, _decode_entry, _usage_entry, _usage_line
 
     checked = 0
-    for f in (shared_fixtures / "claude").rglob("*.jsonl"):
-        for line in f.read_bytes().splitlines():
-            slim = _slim(line)
-            if slim is None:
+    for f in sorted((shared_fixtures / "claude").rglob("*.jsonl")):
+        for n, line in enumerate(f.read_bytes().splitlines()):
+            try:
+                entry = _decode_entry(line)
+            except _UNUSUAL:
                 continue
-            full = orjson.loads(line)
-            full["message"]["content"] = []
-            assert slim == full
-            checked += 1
+            fast: dict = {}
+            general: dict = {}
+            r1, r2 = ParseResult(), ParseResult()
+            assert _usage_entry(entry, n, "fb", r1, fast, {}) == _usage_line(orjson.loads(line), n, "fb", r2, general, {})
+            assert fast == general
+            assert r1.counts == r2.counts
+            checked += len(fast)
     assert checked > 400
 
 
