@@ -24,7 +24,7 @@ from typing import Annotated, Any, Iterable, Iterator, Optional
 
 import msgspec
 
-from aispend.sources.reader import Block, cut_short, kind_of, lines_as_blocks, load_line, object_lines
+from aispend.sources.reader import UNUSUAL, Block, cut_short, kind_of, lines_as_blocks, load_line, object_lines, utf8
 from aispend.paths import home, shown
 from aispend.sources.base import MAX_TOKENS, ParseResult, Prompt, Request, SessionInfo, iter_files, parse_ts_ms, valid_tokens
 
@@ -82,6 +82,9 @@ class ClaudeSource:
         for base, block, bstart, bend in blocks:
             find = block.find
             view = memoryview(block)
+            # JSON is UTF-8: a line with other bytes is bad even where they sit in
+            # text that is skipped unread (checked per line only in a block that is not ASCII).
+            ascii_block = block.isascii()
             for ls, le in object_lines(base, block, result, bstart, bend):
                 off = base + ls
                 # Classify by the line's own type, read from its first bytes: most
@@ -93,8 +96,8 @@ class ClaudeSource:
                     # else (bad tokens, no usage, a glued line: not valid JSON) takes
                     # the general path below, which counts it exactly.
                     try:
-                        entry = _decode_entry(view[ls:le])
-                    except _UNUSUAL:
+                        entry = _decode_entry(view[ls:le] if ascii_block else utf8(view[ls:le]))
+                    except UNUSUAL:
                         line = block[ls:le]
                     else:
                         copies += _usage_entry(entry, off, fallback_session, result, best, first)
@@ -172,8 +175,6 @@ class _Entry(msgspec.Struct):
 
 
 _decode_entry = msgspec.json.Decoder(_Entry).decode
-#: What a line off the usual shape raises (not JSON, invalid UTF-8, a field of another type).
-_UNUSUAL = (msgspec.DecodeError, ValueError)
 
 
 def _usage_entry(

@@ -24,11 +24,13 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Annotated, Any, Iterable, Iterator, Optional
+
+import msgspec
 
 from aispend.paths import home, shown
-from aispend.sources.reader import Block, cut_short, kind_of, lines_as_blocks, load_line, object_lines
-from aispend.sources.base import ParseResult, Prompt, Request, SessionInfo, iter_files, parse_ts_ms, valid_tokens
+from aispend.sources.reader import UNUSUAL, Block, cut_short, kind_of, lines_as_blocks, load_line, object_lines, utf8
+from aispend.sources.base import MAX_TOKENS, ParseResult, Prompt, Request, SessionInfo, iter_files, parse_ts_ms, valid_tokens
 
 NAME = "codex"
 #: Lines of a fork's initial copy are written in one burst; a pause longer
@@ -38,6 +40,8 @@ _EVENTS = frozenset({b"token_count", b"user_message"})
 _LINES = frozenset({b"session_meta", b"turn_context"})
 _NEEDLES = (b'"token_count"', b'"turn_context"', b'"session_meta"', b'"user_message"')
 _FIELDS = ("input_tokens", "cached_input_tokens", "output_tokens", "reasoning_output_tokens", "total_tokens")
+_Tok = Annotated[int, msgspec.Meta(ge=0, le=MAX_TOKENS)]
+_Count = Annotated[int, msgspec.Meta(ge=0)]
 
 
 def root_dir() -> Path:
@@ -83,12 +87,17 @@ class CodexSource:
         last_snapshot = b""
         for base, block, bstart, bend in blocks:
             find = block.find
+            view = memoryview(block)
+            # JSON is UTF-8: a line with other bytes is bad even where they sit in
+            # text that is skipped unread (checked per line only in a block that is not ASCII).
+            ascii_block = block.isascii()
             for ls, le in object_lines(base, block, result, bstart, bend):
                 off = base + ls
                 # A rollout line starts {"timestamp":...,"type":...,"payload":{"type":...:
                 # its kinds are read from its first bytes, and the large response
                 # items are never parsed, nor even copied.
                 kind, end = kind_of(block, ls, le)
+                sub = None
                 if kind == b"event_msg":
                     sub, sub_end = kind_of(block, end, le)
                     wanted = sub in _EVENTS
@@ -114,6 +123,20 @@ class CodexSource:
                     # after a cut-short head: every rollout line starts {"timestamp":".
                     wanted = find(b'{"timestamp":"', ls + 1, le) > 0
                 if wanted:
+                    if kind == b"event_msg" and sub == b"token_count":
+                        # The usual snapshot decodes straight into typed fields; anything
+                        # off that shape takes the general path, which counts it exactly.
+                        try:
+                            snap = _decode_snapshot(view[ls:le] if ascii_block else utf8(view[ls:le]))
+                        except UNUSUAL:
+                            pass
+                        else:
+                            ts = parse_ts_ms(snap.timestamp)
+                            _advance(st, ts)
+                            info = snap.payload.info
+                            if info is not None:
+                                _snapshot(_counters(info.total_token_usage), _counters(info.last_token_usage), ts, off, st, result, path)
+                            continue
                     for o, d in load_line(block[ls:le], off, result):
                         _line(d, o, st, result, path)
         result.state = st
@@ -126,11 +149,7 @@ def _line(d: dict[str, Any], offset: int, st: dict[str, Any], result: ParseResul
     if not isinstance(payload, dict):
         return
     ts = parse_ts_ms(d.get("timestamp"))
-    if st["burst"] and ts is not None and st["last_ts"] is not None and ts - st["last_ts"] > BURST_GAP_MS:
-        st["burst"] = False
-        st["seg"] = st["sid"]
-    if ts is not None:
-        st["last_ts"] = ts
+    _advance(st, ts)
     if kind == "session_meta":
         _session_meta(payload, ts, st, result, path)
     elif kind == "turn_context":
@@ -146,6 +165,16 @@ def _line(d: dict[str, Any], offset: int, st: dict[str, Any], result: ParseResul
             _token_count(payload, ts, offset, st, result, path)
         elif ptype == "user_message":
             _user_message(payload, ts, st, result, path)
+
+
+def _advance(st: dict[str, Any], ts: int | None) -> None:
+    """A parsed line's time: a pause after a fork's copy burst ends the burst."""
+    if ts is None:
+        return
+    if st["burst"] and st["last_ts"] is not None and ts - st["last_ts"] > BURST_GAP_MS:
+        st["burst"] = False
+        st["seg"] = st["sid"]
+    st["last_ts"] = ts
 
 
 def _ensure_session(st: dict[str, Any], path: Path) -> None:
@@ -212,6 +241,47 @@ def _usage(obj: object, cumulative: bool = False) -> tuple[int, ...] | None:
     return vals if all(valid_tokens(v) for v in vals) else None
 
 
+class _Total(msgspec.Struct):
+    """A TokenUsage as :func:`_usage` reads it (cumulative: no per-request cap)."""
+
+    input_tokens: _Count
+    output_tokens: _Count
+    cached_input_tokens: Optional[_Count] = 0
+    reasoning_output_tokens: Optional[_Count] = 0
+    total_tokens: Optional[_Count] = 0
+
+
+class _Last(msgspec.Struct):
+    input_tokens: _Tok
+    output_tokens: _Tok
+    cached_input_tokens: Optional[_Tok] = 0
+    reasoning_output_tokens: Optional[_Tok] = 0
+    total_tokens: Optional[_Tok] = 0
+
+
+class _Info(msgspec.Struct):
+    total_token_usage: _Total
+    last_token_usage: _Last
+
+
+class _Payload(msgspec.Struct):
+    info: Optional[_Info] = None
+
+
+class _Snapshot(msgspec.Struct):
+    """The fields of a ``token_count`` line that are read; everything else is skipped unread."""
+
+    payload: _Payload
+    timestamp: Any = None
+
+
+_decode_snapshot = msgspec.json.Decoder(_Snapshot).decode
+
+
+def _counters(u: _Total | _Last) -> tuple[int, int, int, int, int]:
+    return (u.input_tokens, u.cached_input_tokens or 0, u.output_tokens, u.reasoning_output_tokens or 0, u.total_tokens or 0)
+
+
 def _token_count(
     p: dict[str, Any], ts: int | None, offset: int, st: dict[str, Any], result: ParseResult, path: Path
 ) -> None:
@@ -226,6 +296,13 @@ def _token_count(
     if total is None or last is None:
         result.problem(offset, "bad_tokens")
         return
+    _snapshot(total, last, ts, offset, st, result, path)
+
+
+def _snapshot(
+    total: tuple[int, ...], last: tuple[int, ...], ts: int | None, offset: int, st: dict[str, Any], result: ParseResult, path: Path
+) -> None:
+    """Count a valid snapshot's last usage unless it repeats the previous snapshot."""
     prev = st["prev"]
     if prev is not None and tuple(prev) == total:
         result.count("repeated_snapshots")
@@ -239,14 +316,16 @@ def _token_count(
     if inp == 0 and cached == 0 and out == 0 and reasoning == 0:
         return
     cached = min(cached, inp)
-    key = "codex:{}:{}:{}".format(st["root"], ",".join(map(str, total)), ",".join(map(str, last)))
+    t0, t1, t2, t3, t4 = total
+    key = f"codex:{st['root']}:{t0},{t1},{t2},{t3},{t4}:{inp},{last[1]},{out},{reasoning},{_tot}"
     seg = st["seg"]
+    parents = st.get("parents")
     result.requests.append(
         Request(
             key=key,
             tool=NAME,
             session_id=seg,
-            parent_session=st.get("parents", {}).get(seg),
+            parent_session=parents.get(seg) if parents else None,
             ts_ms=ts,
             model=st["model"],
             input_tokens=inp - cached,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, BinaryIO, Iterable, Iterator
 
+import msgspec
 import orjson
 
 if TYPE_CHECKING:
@@ -146,6 +147,17 @@ def lines_as_blocks(lines: Iterable[tuple[int, bytes]]) -> Iterator[Block]:
         return
     for off, line in lines:
         yield off, line + b"\n", 0, len(line) + 1
+
+
+#: What decoding a line of unusual shape into a typed struct raises: not JSON, not UTF-8, too
+#: deeply nested, a field of another type. Such a line takes the general path, which counts it.
+UNUSUAL = (msgspec.DecodeError, ValueError, RecursionError)
+
+
+def utf8(view: memoryview) -> memoryview:
+    """``view`` itself, once checked to be UTF-8; raises a ValueError when it is not."""
+    str(view, "utf-8")
+    return view
 
 
 _TYPE = b'"type":"'

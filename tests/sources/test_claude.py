@@ -275,14 +275,15 @@ def test_fast_and_general_paths_agree_on_real_logs(shared_fixtures) -> None:
     import orjson
 
     from aispend.sources.base import ParseResult
-    from aispend.sources.claude import _UNUSUAL, _decode_entry, _usage_entry, _usage_line
+    from aispend.sources.claude import _decode_entry, _usage_entry, _usage_line
+    from aispend.sources.reader import UNUSUAL
 
     checked = 0
     for f in sorted((shared_fixtures / "claude").rglob("*.jsonl")):
         for n, line in enumerate(f.read_bytes().splitlines()):
             try:
                 entry = _decode_entry(line)
-            except _UNUSUAL:
+            except UNUSUAL:
                 continue
             fast: dict = {}
             general: dict = {}
