@@ -65,6 +65,9 @@ class PricingTable:
         self.models: dict[str, dict[str, Any]] = snapshot["models"]
         self._cache: dict[str | None, ModelPrice | None] = {}
         self._rate_cache: dict[tuple[str, bool], tuple[tuple[Decimal, ...], tuple[int, ...] | None]] = {}
+        #: per model name: (priced name, integer rates, long-context integer rates or None),
+        #: for models whose rates are all whole nano-dollars per thousand tokens (all of them today)
+        self._int_cache: dict[str, tuple[str, tuple[int, ...], tuple[int, ...] | None] | None] = {}
 
     # -- lookup ---------------------------------------------------------
     def candidates(self, model: str) -> list[str]:
@@ -130,6 +133,22 @@ class PricingTable:
         cache_read: int = 0,
         speed: str | None = None,
     ) -> Cost:
+        if speed is None and model is not None:
+            fast = self._int_cache.get(model, False)
+            if fast is False:
+                fast = self._int_rates(model)
+            if fast is not None:
+                # The same sums as below, on cached integer rates: most requests take this path.
+                name, r, long_r = fast
+                if long_r is not None and input_tokens + cache_write_5m + cache_write_1h + cache_read > LONG_CONTEXT_THRESHOLD:
+                    r, note = long_r, "long_context"
+                else:
+                    note = None
+                return Cost(
+                    input_tokens * r[0] + output_tokens * r[1] + cache_write_5m * r[2] + cache_write_1h * r[3] + cache_read * r[4],
+                    name,
+                    note,
+                )
         price = self.lookup(model)
         if price is None:
             return Cost(None, None, "unknown_model")
@@ -155,6 +174,17 @@ class PricingTable:
             nusd = None
             note = "fast" if note is None else note + "+fast"
         return Cost(nusd if exact is None else _to_nusd(exact), price.name, note)
+
+    def _int_rates(self, model: str) -> tuple[str, tuple[int, ...], tuple[int, ...] | None] | None:
+        price = self.lookup(model)
+        found = None
+        if price is not None:
+            std = self._rates(price, False)[1]
+            long_r = self._rates(price, True)[1] if price.above_200k else None
+            if std is not None and (long_r is not None or not price.above_200k):
+                found = (price.name, std, long_r)
+        self._int_cache[model] = found
+        return found
 
     def _rates(self, price: ModelPrice, long_context: bool) -> tuple[tuple[Decimal, ...], tuple[int, ...] | None]:
         """The five rates (USD per million: input, output, 5m write, 1h write, read) in force."""

@@ -140,16 +140,12 @@ def _session_from_path(path: Path) -> str:
     return shown(path.stem)
 
 
-class _CacheCreation(msgspec.Struct):
-    ephemeral_1h_input_tokens: Optional[_Tok] = 0
-
-
 class _Usage(msgspec.Struct):
     input_tokens: _Tok
     output_tokens: _Tok
     cache_creation_input_tokens: Optional[_Tok] = 0
     cache_read_input_tokens: Optional[_Tok] = 0
-    cache_creation: Optional[_CacheCreation] = None
+    cache_creation: Any = None  # the 5-minute/1-hour breakdown; checked when it is an object
     speed: Any = None
 
 
@@ -160,7 +156,11 @@ class _Message(msgspec.Struct):
 
 
 class _Entry(msgspec.Struct):
-    """The fields of a usage line that are read; every other key is skipped unread."""
+    """The fields of a usage line that are read; every other key is skipped unread.
+
+    Token counts are typed (a non-negative integer up to ``MAX_TOKENS``): a line
+    holding anything else fails to decode and is judged by :func:`_usage_line`.
+    """
 
     message: _Message
     timestamp: Any = None
@@ -177,6 +177,38 @@ class _Entry(msgspec.Struct):
 _decode_entry = msgspec.json.Decoder(_Entry).decode
 
 
+def _usage_line(
+    d: dict[str, Any],
+    offset: int,
+    fallback_session: str,
+    result: ParseResult,
+    best: dict[str, Request],
+    first: dict[str, tuple[int, str | None, str | None]],
+) -> int:
+    """The general path: a line parsed whole (the typed decode refused it). 1 if it was usage."""
+    msg = d.get("message")
+    if not isinstance(msg, dict):
+        return 0
+    usage = msg.get("usage")
+    if not isinstance(usage, dict):
+        return 0
+    if "input_tokens" not in usage and "output_tokens" not in usage:
+        return 0
+    try:
+        entry = msgspec.convert(d, _Entry)
+    except msgspec.ValidationError:
+        # Only token counts are typed: this request is bad input, unless a check that
+        # comes first already rules it out.
+        if msg.get("model") == "<synthetic>":
+            result.count("synthetic")
+        elif parse_ts_ms(d.get("timestamp")) is None:
+            result.problem(offset, "bad_timestamp")
+        else:
+            result.problem(offset, "bad_tokens")
+        return 0
+    return _usage_entry(entry, offset, fallback_session, result, best, first)
+
+
 def _usage_entry(
     e: _Entry,
     offset: int,
@@ -185,7 +217,7 @@ def _usage_entry(
     best: dict[str, Request],
     first: dict[str, tuple[int, str | None, str | None]],
 ) -> int:
-    """:func:`_usage_line` for a line decoded into :class:`_Entry` (token fields already validated)."""
+    """Record the usage entry ``e`` in ``best`` (by key) if it is the best copy so far; 1 if it was one."""
     msg = e.message
     model = msg.model
     if model == "<synthetic>":
@@ -196,56 +228,13 @@ def _usage_entry(
         result.problem(offset, "bad_timestamp")
         return 0
     u = msg.usage
+    inp = u.input_tokens
+    out = u.output_tokens
     cw = u.cache_creation_input_tokens or 0
+    cr = u.cache_read_input_tokens or 0
     cw1h = 0
-    if u.cache_creation is not None:
-        cw1h = min(u.cache_creation.ephemeral_1h_input_tokens or 0, cw)
-    return _keep(
-        result, best, first, offset, fallback_session, ts, model, u.input_tokens, u.output_tokens, cw,
-        u.cache_read_input_tokens or 0, cw1h, msg.id, e.requestId, e.uuid, e.sessionId, e.costUSD, e.cwd,
-        e.gitBranch, u.speed, e.agentId, e.isSidechain,
-    )
-
-
-def _usage_line(
-    d: dict[str, Any],
-    offset: int,
-    fallback_session: str,
-    result: ParseResult,
-    best: dict[str, Request],
-    first: dict[str, tuple[int, str | None, str | None]],
-) -> int:
-    """Record the usage entry of line ``d`` in ``best`` (by key); 1 if it was one."""
-    msg = d.get("message")
-    if not isinstance(msg, dict):
-        return 0
-    usage = msg.get("usage")
-    if not isinstance(usage, dict):
-        return 0
-    if "input_tokens" not in usage and "output_tokens" not in usage:
-        return 0
-    model = msg.get("model")
-    if model == "<synthetic>":
-        result.count("synthetic")
-        return 0
-    ts = parse_ts_ms(d.get("timestamp"))
-    if ts is None:
-        result.problem(offset, "bad_timestamp")
-        return 0
-    inp = usage.get("input_tokens")
-    out = usage.get("output_tokens")
-    cw = usage.get("cache_creation_input_tokens", 0)
-    cr = usage.get("cache_read_input_tokens", 0)
-    if cw is None:
-        cw = 0
-    if cr is None:
-        cr = 0
-    if not (valid_tokens(inp) and valid_tokens(out) and valid_tokens(cw) and valid_tokens(cr)):
-        result.problem(offset, "bad_tokens")
-        return 0
-    cw1h = 0
-    breakdown = usage.get("cache_creation")
-    if isinstance(breakdown, dict):
+    breakdown = u.cache_creation
+    if type(breakdown) is dict:
         v = breakdown.get("ephemeral_1h_input_tokens", 0)
         if v is None:
             v = 0
@@ -254,48 +243,18 @@ def _usage_line(
             return 0
         # The breakdown splits the billed total; never let it exceed it.
         cw1h = min(v, cw)
-    return _keep(
-        result, best, first, offset, fallback_session, ts, model, inp, out, cw, cr, cw1h, msg.get("id"),
-        d.get("requestId"), d.get("uuid"), d.get("sessionId"), d.get("costUSD"), d.get("cwd"),
-        d.get("gitBranch"), usage.get("speed"), d.get("agentId"), d.get("isSidechain"),
-    )
-
-
-def _keep(
-    result: ParseResult,
-    best: dict[str, Request],
-    first: dict[str, tuple[int, str | None, str | None]],
-    offset: int,
-    fallback_session: str,
-    ts: int,
-    model: object,
-    inp: int,
-    out: int,
-    cw: int,
-    cr: int,
-    cw1h: int,
-    msg_id: object,
-    req_id: object,
-    uuid: object,
-    session: object,
-    cost: object,
-    cwd: object,
-    branch: object,
-    speed: object,
-    agent: object,
-    sidechain: object,
-) -> int:
-    """Key a validated usage entry and keep it in ``best`` if it is the best copy so far."""
-    if model is not None and not isinstance(model, str):
-        model = None
-    if not isinstance(session, str) or not session:
+    session = e.sessionId
+    if type(session) is not str or not session:
         session = fallback_session
-    if isinstance(msg_id, str) and msg_id:
-        key = f"claude:{msg_id}:{req_id}" if isinstance(req_id, str) and req_id else f"claude:{msg_id}"
+    msg_id = msg.id
+    if type(msg_id) is str and msg_id:
+        req_id = e.requestId
+        key = f"claude:{msg_id}:{req_id}" if type(req_id) is str and req_id else f"claude:{msg_id}"
     else:
-        key = f"claude:line:{uuid}" if isinstance(uuid, str) and uuid else f"claude:line:{session}:{ts}:{offset}"
-    cwd = _str(cwd)
-    branch = _str(branch)
+        uuid = e.uuid
+        key = f"claude:line:{uuid}" if type(uuid) is str and uuid else f"claude:line:{session}:{ts}:{offset}"
+    cwd = e.cwd if type(e.cwd) is str and e.cwd else None
+    branch = e.gitBranch if type(e.gitBranch) is str and e.gitBranch else None
     seen = first.get(session)
     if seen is None or ts < seen[0]:
         first[session] = (ts, cwd, branch)
@@ -303,26 +262,31 @@ def _keep(
     prev = best.get(key)
     if prev is not None and not _better(total, ts, session, prev):
         return 1
+    cost = e.costUSD
     logged = None
     if isinstance(cost, (int, float)) and not isinstance(cost, bool) and 0 <= cost < float("inf"):
         logged = repr(cost)
+    agent = e.agentId
+    speed = u.speed
     best[key] = Request(
-        key=key,
-        tool=NAME,
-        session_id=session,
-        ts_ms=ts,
-        model=model,
-        input_tokens=inp,
-        output_tokens=out,
-        cache_write_5m=cw - cw1h,
-        cache_write_1h=cw1h,
-        cache_read_tokens=cr,
-        agent_id=agent if isinstance(agent, str) and sidechain else None,
-        cwd=cwd,
-        git_branch=branch,
-        speed=speed if isinstance(speed, str) else None,
-        logged_cost_usd=logged,
-        offset=offset,
+        key,
+        NAME,
+        session,
+        ts,
+        model if type(model) is str else None,
+        inp,
+        out,
+        cw - cw1h,
+        cw1h,
+        cr,
+        0,
+        None,
+        agent if type(agent) is str and e.isSidechain else None,
+        cwd,
+        branch,
+        speed if type(speed) is str else None,
+        logged,
+        offset,
     )
     return 1
 
@@ -370,7 +334,3 @@ def _prompt_line(d: dict[str, Any], offset: int, fallback_session: str, result: 
     key = f"claude:{uuid}" if isinstance(uuid, str) and uuid else f"claude:{session}:{ts}"
     digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
     result.prompts.append(Prompt(session_id=session, key=key, ts_ms=ts, sha256=digest))
-
-
-def _str(v: object) -> str | None:
-    return v if isinstance(v, str) and v else None
