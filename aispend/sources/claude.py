@@ -24,7 +24,7 @@ from typing import Annotated, Any, Iterable, Iterator, Optional
 
 import msgspec
 
-from aispend.sources.reader import UNUSUAL, Block, cut_short, kind_of, lines_as_blocks, load_line, object_lines, utf8
+from aispend.sources.reader import UNUSUAL, Block, cut_short, lines_as_blocks, load_line, typed_lines, utf8
 from aispend.paths import home, shown
 from aispend.sources.base import MAX_TOKENS, ParseResult, Prompt, Request, SessionInfo, iter_files, parse_ts_ms, valid_tokens
 
@@ -85,11 +85,10 @@ class ClaudeSource:
             # JSON is UTF-8: a line with other bytes is bad even where they sit in
             # text that is skipped unread (checked per line only in a block that is not ASCII).
             ascii_block = block.isascii()
-            for ls, le in object_lines(base, block, result, bstart, bend):
+            # Lines are classified by their own type, read from their first bytes: most
+            # (progress, tool results) are never parsed, nor even copied.
+            for ls, le, kind, _ in typed_lines(base, block, result, bstart, bend):
                 off = base + ls
-                # Classify by the line's own type, read from its first bytes: most
-                # lines (progress, tool results) are never parsed, nor even copied.
-                kind, _ = kind_of(block, ls, le)
                 if kind in _USAGE_KINDS:
                     # The usual assistant line decodes straight into the few fields
                     # used, the large content skipped unread into objects; anything

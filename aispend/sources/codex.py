@@ -29,7 +29,7 @@ from typing import Annotated, Any, Iterable, Iterator, Optional
 import msgspec
 
 from aispend.paths import home, shown
-from aispend.sources.reader import UNUSUAL, Block, cut_short, kind_of, lines_as_blocks, load_line, object_lines, utf8
+from aispend.sources.reader import UNUSUAL, Block, cut_short, kind_of, lines_as_blocks, load_line, typed_lines, utf8
 from aispend.sources.base import MAX_TOKENS, ParseResult, Prompt, Request, SessionInfo, iter_files, parse_ts_ms, valid_tokens
 
 NAME = "codex"
@@ -91,12 +91,11 @@ class CodexSource:
             # JSON is UTF-8: a line with other bytes is bad even where they sit in
             # text that is skipped unread (checked per line only in a block that is not ASCII).
             ascii_block = block.isascii()
-            for ls, le in object_lines(base, block, result, bstart, bend):
+            # A rollout line starts {"timestamp":...,"type":...,"payload":{"type":...:
+            # its kinds are read from its first bytes, and the large response
+            # items are never parsed, nor even copied.
+            for ls, le, kind, end in typed_lines(base, block, result, bstart, bend):
                 off = base + ls
-                # A rollout line starts {"timestamp":...,"type":...,"payload":{"type":...:
-                # its kinds are read from its first bytes, and the large response
-                # items are never parsed, nor even copied.
-                kind, end = kind_of(block, ls, le)
                 sub = None
                 if kind == b"event_msg":
                     sub, sub_end = kind_of(block, end, le)

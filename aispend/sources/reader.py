@@ -185,10 +185,14 @@ def kind_of(buf: bytes, start: int = 0, end: int | None = None) -> tuple[bytes |
     return buf[i + 8 : j], j
 
 
-def object_lines(base: int, block: bytes, result: "ParseResult", pos: int = 0, n: int | None = None) -> Iterator[tuple[int, int]]:
-    """``(start, end)`` of every line in ``block[pos:n]`` (whole lines) that starts like a JSON object.
+def typed_lines(
+    base: int, block: bytes, result: "ParseResult", pos: int = 0, n: int | None = None
+) -> Iterator[tuple[int, int, bytes | None, int]]:
+    """``(start, end, kind, kind_end)`` of every line in ``block[pos:n]`` (whole lines) that
+    starts like a JSON object, with its type as :func:`kind_of` reads it.
 
-    Other non-blank lines are counted as ``not_object`` (at ``base + start``).
+    Other non-blank lines are counted as ``not_object`` (at ``base + start``). One
+    generator does both, as this runs for every line of every log.
     """
     find = block.find
     if n is None:
@@ -199,7 +203,11 @@ def object_lines(base: int, block: bytes, result: "ParseResult", pos: int = 0, n
             end = n
         if end > pos:
             if block[pos] == 0x7B:  # "{"
-                yield pos, end
+                i = find(_TYPE, pos, end)
+                if i >= 0 and (j := find(b'"', i + 8, min(i + 80, end))) >= 0:
+                    yield pos, end, block[i + 8 : j], j
+                else:
+                    yield pos, end, None, -1
             elif block[pos:end].strip():
                 result.problem(base + pos, "not_object")
         pos = end + 1
