@@ -134,8 +134,9 @@ class PricingTable:
         speed: str | None = None,
     ) -> Cost:
         if speed is None and model is not None:
-            fast = self._int_cache.get(model, False)
-            if fast is False:
+            try:
+                fast = self._int_cache[model]
+            except KeyError:
                 fast = self._int_rates(model)
             if fast is not None:
                 # The same sums as below, on cached integer rates: most requests take this path.

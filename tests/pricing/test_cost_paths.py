@@ -11,7 +11,7 @@ from aispend.pricing.table import PricingTable
 class _NoCache(dict):
     """An integer-rate cache that never holds anything: every cost takes the general path."""
 
-    def get(self, key, default=None):
+    def __getitem__(self, key):
         return None
 
 
