@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from aispend.cli.common import run_ingest, stdout
+from aispend.cli.common import run_ingest
 
 
 def ingest(
@@ -24,15 +24,15 @@ def ingest(
     conn.close()
     if quiet and not stats.bad_lines and not stats.unreadable:
         return
-    out = stdout()
+    # Plain lines, never wrapped: this summary often ends up in logs.
     added = stats.requests_after - stats.requests_before
     mb = stats.bytes_read / 1_000_000
-    out.print(
+    typer.echo(
         f"{stats.files} log files, {stats.files_read} read ({mb:,.1f} MB) in {stats.seconds:.2f}s: "
         f"{added:,} new requests, {stats.requests_after:,} in the index"
     )
     if stats.reread_tools:
-        out.print(f"re-read all {', '.join(stats.reread_tools)} logs: a log file was replaced or cut short")
+        typer.echo(f"re-read all {', '.join(stats.reread_tools)} logs: a log file was replaced or cut short")
     if stats.bad_lines or stats.unreadable:
         parts = []
         if stats.bad_lines:
@@ -40,4 +40,4 @@ def ingest(
         if stats.unreadable:
             parts.append(f"{len(stats.unreadable):,} unreadable files")
         hint = "" if verbose else " (--verbose lists them)"
-        out.print(", ".join(parts) + hint)
+        typer.echo(", ".join(parts) + hint)

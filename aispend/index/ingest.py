@@ -208,74 +208,74 @@ def _row(r: Request, pricing: PricingTable, file_id: int) -> tuple[Any, ...]:
 # -- main side -----------------------------------------------------------
 
 
+_SESSION_UPSERT = (
+    "INSERT INTO sessions (session_id, tool, parent_session, started_ms, cwd, git_branch) VALUES (?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT(session_id) DO UPDATE SET "
+    "parent_session = coalesce(sessions.parent_session, excluded.parent_session), "
+    "cwd = CASE WHEN sessions.started_ms IS NULL OR excluded.started_ms < sessions.started_ms THEN coalesce(excluded.cwd, sessions.cwd) ELSE coalesce(sessions.cwd, excluded.cwd) END, "
+    "git_branch = CASE WHEN sessions.started_ms IS NULL OR excluded.started_ms < sessions.started_ms THEN coalesce(excluded.git_branch, sessions.git_branch) ELSE coalesce(sessions.git_branch, excluded.git_branch) END, "
+    "started_ms = min(coalesce(sessions.started_ms, excluded.started_ms), coalesce(excluded.started_ms, sessions.started_ms))"
+)
+_PROMPT_UPSERT = (
+    "INSERT INTO prompts (key, session_id, ts_ms, sha256) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT(key) DO UPDATE SET session_id = excluded.session_id, ts_ms = excluded.ts_ms "
+    "WHERE excluded.ts_ms < prompts.ts_ms"
+)
+_FILE_UPDATE = (
+    "UPDATE files SET dev = ?, ino = ?, size = ?, mtime_ns = ?, offset = ?, head_len = ?, head_sha = ?, "
+    "state = ?, bad_lines = bad_lines + ? WHERE id = ?"
+)
+
+
+def _in_chunks(conn: sqlite3.Connection, sql: str, values: list[Any]) -> list[tuple[Any, ...]]:
+    """``sql`` with ``IN ({})`` filled with ``values``, 500 at a time; all the rows."""
+    out: list[tuple[Any, ...]] = []
+    for i in range(0, len(values), 500):
+        part = values[i : i + 500]
+        out.extend(conn.execute(sql.format(",".join("?" * len(part))), part))
+    return out
+
+
 def _write(conn: sqlite3.Connection, outcomes: list[FileOutcome], stats: IngestStats) -> None:
     """Write one batch of parsed files, with their new offsets, atomically."""
-    touched_prompts: set[str] = set()
     with transaction(conn):
-        # Rows go in key order: inserting into the key index in order is about
-        # twice as fast as in random order once the index is large.
-        mine: list[FileOutcome] = []
-        rows: list[tuple[Any, ...]] = []
+        read = [o for o in outcomes if not o.error]
         for o in outcomes:
             if o.error:
                 stats.unreadable.append(f"{shown(o.task.path)}: {o.error}")
-                continue
-            cur = conn.execute("SELECT offset FROM files WHERE id = ?", (o.task.file_id,)).fetchone()
-            rows.extend(o.rows)
-            # Another ingest may have moved this file on meanwhile: our rows are the
-            # same rows (upserts are idempotent), but its position is not ours to set.
-            if cur is not None and cur[0] == o.task.start:
-                mine.append(o)
+        offsets = dict(_in_chunks(conn, "SELECT id, offset FROM files WHERE id IN ({})", [o.task.file_id for o in read]))
+        # Another ingest may have moved a file on meanwhile: our rows are the same
+        # rows (upserts are idempotent), but its position is not ours to set.
+        mine = [o for o in read if offsets.get(o.task.file_id) == o.task.start]
         conn.execute(_STAGE)
-        conn.executemany(_TO_STAGE, rows)
+        conn.executemany(_TO_STAGE, [row for o in read for row in o.rows])
         conn.execute(_UPSERT)
         conn.execute("DELETE FROM temp.stage")
-        for o in mine:
-            t = o.task
-            if o.prompts:
-                # A prompt copied into a resumed session or a fork keeps the session
-                # of its earliest copy; both sessions' digests are recomputed.
-                keys = [p[0] for p in o.prompts]
-                for i in range(0, len(keys), 500):
-                    part = keys[i : i + 500]
-                    touched_prompts.update(
-                        sid for (sid,) in conn.execute(
-                            f"SELECT session_id FROM prompts WHERE key IN ({','.join('?' * len(part))})", part
-                        )
-                    )
-                conn.executemany(
-                    "INSERT INTO prompts (key, session_id, ts_ms, sha256) VALUES (?, ?, ?, ?) "
-                    "ON CONFLICT(key) DO UPDATE SET session_id = excluded.session_id, ts_ms = excluded.ts_ms "
-                    "WHERE excluded.ts_ms < prompts.ts_ms",
-                    o.prompts,
-                )
-                touched_prompts.update(p[1] for p in o.prompts)
-            if o.sessions:
-                conn.executemany(
-                    "INSERT INTO sessions (session_id, tool, parent_session, started_ms, cwd, git_branch) VALUES (?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT(session_id) DO UPDATE SET "
-                    "parent_session = coalesce(sessions.parent_session, excluded.parent_session), "
-                    "cwd = CASE WHEN sessions.started_ms IS NULL OR excluded.started_ms < sessions.started_ms THEN coalesce(excluded.cwd, sessions.cwd) ELSE coalesce(sessions.cwd, excluded.cwd) END, "
-                    "git_branch = CASE WHEN sessions.started_ms IS NULL OR excluded.started_ms < sessions.started_ms THEN coalesce(excluded.git_branch, sessions.git_branch) ELSE coalesce(sessions.git_branch, excluded.git_branch) END, "
-                    "started_ms = min(coalesce(sessions.started_ms, excluded.started_ms), coalesce(excluded.started_ms, sessions.started_ms))",
-                    o.sessions,
-                )
-            bad = bad_lines(o.counts)
-            conn.execute(
-                "UPDATE files SET dev = ?, ino = ?, size = ?, mtime_ns = ?, offset = ?, head_len = ?, head_sha = ?, "
-                "state = ?, bad_lines = bad_lines + ? WHERE id = ?",
+        prompts = [p for o in mine for p in o.prompts]
+        # A prompt copied into a resumed session or a fork keeps the session of its
+        # earliest copy; the digests of the sessions on both sides are recomputed.
+        touched = {sid for (sid,) in _in_chunks(conn, "SELECT session_id FROM prompts WHERE key IN ({})", [p[0] for p in prompts])}
+        conn.executemany(_PROMPT_UPSERT, prompts)
+        touched.update(p[1] for p in prompts)
+        conn.executemany(_SESSION_UPSERT, [s for o in mine for s in o.sessions])
+        conn.executemany(
+            _FILE_UPDATE,
+            [
                 (
-                    t.dev, t.ino, t.end, t.mtime_ns, o.end_offset, o.head_len, o.head_sha,
-                    json.dumps(o.state, separators=(",", ":")) if o.state else None, bad, t.file_id,
-                ),
-            )
+                    o.task.dev, o.task.ino, o.task.end, o.task.mtime_ns, o.end_offset, o.head_len, o.head_sha,
+                    json.dumps(o.state, separators=(",", ":")) if o.state else None, bad_lines(o.counts), o.task.file_id,
+                )
+                for o in mine
+            ],
+        )
+        for o in mine:
             stats.files_read += 1
-            stats.bytes_read += o.end_offset - t.start
+            stats.bytes_read += o.end_offset - o.task.start
             stats.add(o.counts)
             for off, reason in o.problems:
                 if len(stats.problems) < 200:
-                    stats.problems.append(f"{shown(t.path)}:{off}: {reason.replace('_', ' ')}")
-        for sid in touched_prompts:
+                    stats.problems.append(f"{shown(o.task.path)}:{off}: {reason.replace('_', ' ')}")
+        for sid in touched:
             _update_prompt_digest(conn, sid)
         rollup_new(conn)
 
@@ -375,17 +375,25 @@ def run_job(
 
 
 def _jobs(tasks: list[FileTask], total: int, workers: int) -> list[list[FileTask]]:
-    """Group files into jobs of similar size, largest first (balances the workers)."""
-    target = max(4 << 20, min(64 << 20, total // (workers * 8)))
+    """Group files into jobs, largest files first, each job a share of what is left.
+
+    Jobs shrink as the work runs out (a third of the remaining bytes per worker, down to
+    4 MiB or 32 files), so the workers finish together: a big last job would leave the
+    other idle.
+    """
     jobs: list[list[FileTask]] = []
     cur: list[FileTask] = []
     size = 0
+    left = total
+    target = max(4 << 20, left // (workers * 3))
     for t in sorted(tasks, key=lambda t: t.end - t.start, reverse=True):
         cur.append(t)
         size += t.end - t.start
-        if size >= target:
+        if size >= target or len(cur) >= 32:
             jobs.append(cur)
+            left -= size
             cur, size = [], 0
+            target = max(4 << 20, left // (workers * 3))
     if cur:
         jobs.append(cur)
     return jobs

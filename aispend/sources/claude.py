@@ -139,7 +139,7 @@ def _session_from_path(path: Path) -> str:
     return shown(path.stem)
 
 
-class _Usage(msgspec.Struct):
+class _Usage(msgspec.Struct, gc=False):
     input_tokens: _Tok
     output_tokens: _Tok
     cache_creation_input_tokens: Optional[_Tok] = 0
@@ -148,13 +148,13 @@ class _Usage(msgspec.Struct):
     speed: Any = None
 
 
-class _Message(msgspec.Struct):
+class _Message(msgspec.Struct, gc=False):
     usage: _Usage
     id: Any = None
     model: Any = None
 
 
-class _Entry(msgspec.Struct):
+class _Entry(msgspec.Struct, gc=False):
     """The fields of a usage line that are read; every other key is skipped unread.
 
     Token counts are typed (a non-negative integer up to ``MAX_TOKENS``): a line

@@ -240,7 +240,7 @@ def _usage(obj: object, cumulative: bool = False) -> tuple[int, ...] | None:
     return vals if all(valid_tokens(v) for v in vals) else None
 
 
-class _Total(msgspec.Struct):
+class _Total(msgspec.Struct, gc=False):
     """A TokenUsage as :func:`_usage` reads it (cumulative: no per-request cap)."""
 
     input_tokens: _Count
@@ -250,7 +250,7 @@ class _Total(msgspec.Struct):
     total_tokens: Optional[_Count] = 0
 
 
-class _Last(msgspec.Struct):
+class _Last(msgspec.Struct, gc=False):
     input_tokens: _Tok
     output_tokens: _Tok
     cached_input_tokens: Optional[_Tok] = 0
@@ -258,16 +258,16 @@ class _Last(msgspec.Struct):
     total_tokens: Optional[_Tok] = 0
 
 
-class _Info(msgspec.Struct):
+class _Info(msgspec.Struct, gc=False):
     total_token_usage: _Total
     last_token_usage: _Last
 
 
-class _Payload(msgspec.Struct):
+class _Payload(msgspec.Struct, gc=False):
     info: Optional[_Info] = None
 
 
-class _Snapshot(msgspec.Struct):
+class _Snapshot(msgspec.Struct, gc=False):
     """The fields of a ``token_count`` line that are read; everything else is skipped unread."""
 
     payload: _Payload
