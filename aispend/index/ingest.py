@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from aispend.index.db import rollup_new, transaction
+from aispend.index.db import is_busy, rollup_new, transaction
 from aispend.index.plan import HEAD_BYTES, FileTask, plan
 from aispend.paths import shown
 from aispend.pricing.table import PricingTable, logged_cost_nusd
@@ -37,6 +37,7 @@ from aispend.sources.reader import ChunkReader
 #: Below this many bytes to read, parsing in this process beats starting workers.
 PARALLEL_MIN_BYTES = 16 << 20
 BATCH_ROWS = 20_000
+MIN_BATCH_ROWS = 4_000
 
 _REQUEST_COLUMNS = (
     "key, tool, session_id, parent_session, agent_id, ts_ms, cwd, git_branch, model, "
@@ -117,11 +118,6 @@ class IngestStats:
 
 _WORKER_SOURCES: dict[str, Source] = {}
 _WORKER_PRICING: PricingTable | None = None
-
-
-def _init_worker(pricing: PricingTable) -> None:
-    global _WORKER_PRICING
-    _WORKER_PRICING = pricing
 
 
 def _source(tool: str) -> Source:
@@ -237,12 +233,12 @@ def _in_chunks(conn: sqlite3.Connection, sql: str, values: list[Any]) -> list[tu
 
 
 def _write(conn: sqlite3.Connection, outcomes: list[FileOutcome], stats: IngestStats) -> None:
-    """Write one batch of parsed files, with their new offsets, atomically."""
+    """Write one batch of parsed files, with their new offsets, atomically.
+
+    ``stats`` counts the batch only once it is committed.
+    """
+    read = [o for o in outcomes if not o.error]
     with transaction(conn):
-        read = [o for o in outcomes if not o.error]
-        for o in outcomes:
-            if o.error:
-                stats.unreadable.append(f"{shown(o.task.path)}: {o.error}")
         offsets = dict(_in_chunks(conn, "SELECT id, offset FROM files WHERE id IN ({})", [o.task.file_id for o in read]))
         # Another ingest may have moved a file on meanwhile: our rows are the same
         # rows (upserts are idempotent), but its position is not ours to set.
@@ -268,16 +264,19 @@ def _write(conn: sqlite3.Connection, outcomes: list[FileOutcome], stats: IngestS
                 for o in mine
             ],
         )
-        for o in mine:
-            stats.files_read += 1
-            stats.bytes_read += o.end_offset - o.task.start
-            stats.add(o.counts)
-            for off, reason in o.problems:
-                if len(stats.problems) < 200:
-                    stats.problems.append(f"{shown(o.task.path)}:{off}: {reason.replace('_', ' ')}")
         for sid in touched:
             _update_prompt_digest(conn, sid)
         rollup_new(conn)
+    for o in outcomes:
+        if o.error:
+            stats.unreadable.append(f"{shown(o.task.path)}: {o.error}")
+    for o in mine:
+        stats.files_read += 1
+        stats.bytes_read += o.end_offset - o.task.start
+        stats.add(o.counts)
+        for off, reason in o.problems:
+            if len(stats.problems) < 200:
+                stats.problems.append(f"{shown(o.task.path)}:{off}: {reason.replace('_', ' ')}")
 
 
 def prompt_chain(conn: sqlite3.Connection, session_id: str, until_ms: int | None = None) -> tuple[int, bytes]:
@@ -346,6 +345,49 @@ def ingest(
     return stats
 
 
+class _Batch:
+    """Parsed files waiting to be written in one transaction.
+
+    A transaction rewrites every page of the key index it touches, and a batch of keys
+    touches most of them once the index is big: so a batch holds a quarter as many rows
+    as the index already has (at least :data:`MIN_BATCH_ROWS`, at most :data:`BATCH_ROWS`:
+    memory). When another process holds the index, a full batch keeps growing (parsing
+    goes on) up to twice its size rather than waiting for the lock.
+    """
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.outcomes: list[FileOutcome] = []
+        self.rows = 0
+        self.limit = MIN_BATCH_ROWS
+
+    def add(self, outcome: FileOutcome, stats: IngestStats) -> None:
+        self.outcomes.append(outcome)
+        self.rows += len(outcome.rows) + 1
+        if self.rows >= self.limit:
+            self.flush(stats, wait=self.rows >= 2 * self.limit)
+
+    def flush(self, stats: IngestStats, wait: bool = True) -> None:
+        if not self.outcomes:
+            return
+        if wait:
+            _write(self.conn, self.outcomes, stats)
+        else:
+            timeout = self.conn.execute("PRAGMA busy_timeout").fetchone()[0]
+            self.conn.execute("PRAGMA busy_timeout = 0")
+            try:
+                _write(self.conn, self.outcomes, stats)
+            except sqlite3.OperationalError as e:
+                if not is_busy(e):
+                    raise
+                return  # another writer holds the index: try again after the next file
+            finally:
+                self.conn.execute(f"PRAGMA busy_timeout = {int(timeout)}")
+        self.outcomes, self.rows = [], 0
+        indexed = self.conn.execute("SELECT coalesce(max(id), 0) FROM requests").fetchone()[0]
+        self.limit = max(MIN_BATCH_ROWS, min(BATCH_ROWS, indexed // 4))
+
+
 def run_job(
     conn: sqlite3.Connection,
     job: list[FileTask],
@@ -355,8 +397,7 @@ def run_job(
 ) -> IngestStats:
     """Parse the files of one job and write them, a transaction per batch of rows."""
     stats = IngestStats()
-    batch: list[FileOutcome] = []
-    rows = 0
+    batch = _Batch(conn)
     for i, t in enumerate(job):
         if deadline is not None and time.monotonic() > deadline:
             stats.deferred = len(job) - i
@@ -364,13 +405,8 @@ def run_job(
         o = parse_task(t, pricing)
         if on_file:
             on_file(t)
-        batch.append(o)
-        rows += len(o.rows) + 1
-        if rows >= BATCH_ROWS:
-            _write(conn, batch, stats)
-            batch, rows = [], 0
-    if batch:
-        _write(conn, batch, stats)
+        batch.add(o, stats)
+    batch.flush(stats)
     return stats
 
 
@@ -399,18 +435,50 @@ def _jobs(tasks: list[FileTask], total: int, workers: int) -> list[list[FileTask
     return jobs
 
 
-_WORKER_CONN: sqlite3.Connection | None = None
+_WORKER_BATCH: _Batch | None = None
+_WORKER_BARRIER: Any = None
 
 
-def _worker_job(job: list[FileTask], db_path: str) -> tuple[IngestStats, int]:
-    """In a worker process: parse and write one job with the worker's own connection."""
-    global _WORKER_CONN
-    if _WORKER_CONN is None:
+def _init_worker(pricing: PricingTable, barrier: Any = None) -> None:
+    global _WORKER_PRICING, _WORKER_BARRIER
+    _WORKER_PRICING = pricing
+    _WORKER_BARRIER = barrier
+
+
+def _worker_batch(db_path: str) -> _Batch:
+    global _WORKER_BATCH
+    if _WORKER_BATCH is None:
         from aispend.index import db
 
-        _WORKER_CONN = db.connect(Path(db_path))
+        _WORKER_BATCH = _Batch(db.connect(Path(db_path)))
+    return _WORKER_BATCH
+
+
+def _worker_job(job: list[FileTask], db_path: str, tail: bool = False) -> tuple[IngestStats, int]:
+    """In a worker process: parse one job; its rows join the worker's batch, written when full.
+
+    Near the end (``tail``) the batch is written after every job, so that no worker is left
+    with a large batch to write once the other has nothing more to do.
+    """
     assert _WORKER_PRICING is not None
-    return run_job(_WORKER_CONN, job, _WORKER_PRICING), sum(t.end - t.start for t in job)
+    batch = _worker_batch(db_path)
+    stats = IngestStats()
+    for t in job:
+        batch.add(parse_task(t, _WORKER_PRICING), stats)
+    if tail:
+        batch.flush(stats)
+    return stats, sum(t.end - t.start for t in job)
+
+
+def _worker_flush(db_path: str) -> tuple[IngestStats, int]:
+    """In a worker process, once all jobs are done: write what the batch still holds.
+
+    Each worker takes exactly one of these: they wait for each other at the barrier first.
+    """
+    _WORKER_BARRIER.wait(timeout=3600)
+    stats = IngestStats()
+    _worker_batch(db_path).flush(stats)
+    return stats, 0
 
 
 def _start_method() -> str:
@@ -422,14 +490,24 @@ def _start_method() -> str:
 def _run_parallel(
     jobs: list[list[FileTask]], pricing: PricingTable, workers: int, db_path: str
 ) -> Iterable[tuple[IngestStats, int]]:
-    """Workers parse and write in parallel; SQLite's lock orders their short write transactions."""
+    """Workers parse in parallel and write their rows in large batches; SQLite's lock orders
+    their write transactions. Each worker writes what it still holds at the end."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     ctx = multiprocessing.get_context(_start_method())
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(pricing,)) as pool:
-        futures = [pool.submit(_worker_job, job, db_path) for job in jobs]
+    barrier = ctx.Barrier(workers)
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(pricing, barrier)
+    ) as pool:
+        futures = []
+        left = total = sum(t.end - t.start for job in jobs for t in job)
+        for job in jobs:
+            left -= sum(t.end - t.start for t in job)
+            futures.append(pool.submit(_worker_job, job, db_path))
         for f in as_completed(futures):
+            yield f.result()
+        for f in as_completed([pool.submit(_worker_flush, db_path) for _ in range(workers)]):
             yield f.result()
 
 

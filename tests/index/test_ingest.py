@@ -248,3 +248,36 @@ def test_parallel_ingest_with_spawned_workers(logs: Logs, monkeypatch: pytest.Mo
     monkeypatch.setattr(ingest_mod, "_start_method", lambda: "spawn")
     conn, stats = run_ingest(workers=2)
     assert totals(conn)["requests"] == 30 and stats.files_read == 3
+
+
+def test_a_full_batch_goes_on_parsing_while_another_process_writes(logs: Logs, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker whose batch is full does not wait for a busy index: it keeps the batch (nothing
+    counted, nothing written) and writes it at the next chance; past twice the size it waits."""
+    import sqlite3
+
+    from aispend import sources
+    from aispend.index import db
+    from aispend.index.plan import plan
+    from aispend.pricing.table import load
+
+    for s in range(3):
+        write(logs.claude_file(f"s{s}"), [Logs.assistant(_ts(i), session=f"s{s}", inp=1, out=1) for i in range(10)])
+    conn = db.connect()
+    stats = ingest_mod.IngestStats()
+    tasks = plan(conn, sources.all_sources(), stats)
+    assert len(tasks) == 3
+    monkeypatch.setattr(ingest_mod, "MIN_BATCH_ROWS", 8)
+    batch = ingest_mod._Batch(conn)
+    other = sqlite3.connect(conn.execute("PRAGMA database_list").fetchone()[2], isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process holds the index
+    batch.add(ingest_mod.parse_task(tasks[0], load()), stats)  # 11 rows >= 8 (< 16): a try, refused at once
+    assert (len(batch.outcomes), stats.files_read) == (1, 0)
+    assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == int(db.BUSY_TIMEOUT_S * 1000)  # restored
+    other.execute("COMMIT")
+    batch.add(ingest_mod.parse_task(tasks[1], load()), stats)  # the index is free again: both written
+    assert (len(batch.outcomes), stats.files_read) == (0, 2)
+    assert conn.execute("SELECT count(*) FROM requests").fetchone()[0] == 20
+    batch.add(ingest_mod.parse_task(tasks[2], load()), stats)
+    batch.flush(stats)
+    assert stats.files_read == 3 and totals(conn)["requests"] == 30
+    other.close()
