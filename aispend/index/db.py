@@ -246,7 +246,6 @@ def connect(path: Path | None = None, *, readonly: bool = False, timeout: float 
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
-            conn.execute("PRAGMA temp_store = MEMORY")  # ingest stages its rows in a temp table
             migrate(conn)
             return conn
         except AispendError:

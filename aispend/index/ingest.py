@@ -36,7 +36,7 @@ from aispend.sources.reader import ChunkReader
 
 #: Below this many bytes to read, parsing in this process beats starting workers.
 PARALLEL_MIN_BYTES = 16 << 20
-BATCH_ROWS = 20_000
+BATCH_ROWS = 16_000
 MIN_BATCH_ROWS = 4_000
 
 _REQUEST_COLUMNS = (
@@ -352,7 +352,7 @@ class _Batch:
     touches most of them once the index is big: so a batch holds a quarter as many rows
     as the index already has (at least :data:`MIN_BATCH_ROWS`, at most :data:`BATCH_ROWS`:
     memory). When another process holds the index, a full batch keeps growing (parsing
-    goes on) up to twice its size rather than waiting for the lock.
+    goes on) by up to a quarter rather than waiting for the lock.
     """
 
     def __init__(self, conn: sqlite3.Connection) -> None:
@@ -365,7 +365,7 @@ class _Batch:
         self.outcomes.append(outcome)
         self.rows += len(outcome.rows) + 1
         if self.rows >= self.limit:
-            self.flush(stats, wait=self.rows >= 2 * self.limit)
+            self.flush(stats, wait=self.rows >= self.limit * 5 // 4)
 
     def flush(self, stats: IngestStats, wait: bool = True) -> None:
         if not self.outcomes:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from sys import intern
 from typing import Annotated, Any, Iterable, Iterator, Optional
 
 import msgspec
@@ -267,12 +268,14 @@ def _usage_entry(
         logged = repr(cost)
     agent = e.agentId
     speed = u.speed
+    # Names repeat on every line of a session: one shared copy each (a batch of rows waiting
+    # to be written holds thousands).
     best[key] = Request(
         key,
         NAME,
-        session,
+        intern(session),
         ts,
-        model if type(model) is str else None,
+        intern(model) if type(model) is str else None,
         inp,
         out,
         cw - cw1h,
@@ -281,8 +284,8 @@ def _usage_entry(
         0,
         None,
         agent if type(agent) is str and e.isSidechain else None,
-        cwd,
-        branch,
+        intern(cwd) if cwd else None,
+        intern(branch) if branch else None,
         speed if type(speed) is str else None,
         logged,
         offset,

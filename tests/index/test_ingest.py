@@ -252,7 +252,7 @@ def test_parallel_ingest_with_spawned_workers(logs: Logs, monkeypatch: pytest.Mo
 
 def test_a_full_batch_goes_on_parsing_while_another_process_writes(logs: Logs, monkeypatch: pytest.MonkeyPatch) -> None:
     """A worker whose batch is full does not wait for a busy index: it keeps the batch (nothing
-    counted, nothing written) and writes it at the next chance; past twice the size it waits."""
+    counted, nothing written) and writes it at the next chance; a quarter past the size it waits."""
     import sqlite3
 
     from aispend import sources
@@ -266,11 +266,11 @@ def test_a_full_batch_goes_on_parsing_while_another_process_writes(logs: Logs, m
     stats = ingest_mod.IngestStats()
     tasks = plan(conn, sources.all_sources(), stats)
     assert len(tasks) == 3
-    monkeypatch.setattr(ingest_mod, "MIN_BATCH_ROWS", 8)
+    monkeypatch.setattr(ingest_mod, "MIN_BATCH_ROWS", 10)
     batch = ingest_mod._Batch(conn)
     other = sqlite3.connect(conn.execute("PRAGMA database_list").fetchone()[2], isolation_level=None)
     other.execute("BEGIN IMMEDIATE")  # another process holds the index
-    batch.add(ingest_mod.parse_task(tasks[0], load()), stats)  # 11 rows >= 8 (< 16): a try, refused at once
+    batch.add(ingest_mod.parse_task(tasks[0], load()), stats)  # 11 rows >= 10 (< 12): a try, refused at once
     assert (len(batch.outcomes), stats.files_read) == (1, 0)
     assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == int(db.BUSY_TIMEOUT_S * 1000)  # restored
     other.execute("COMMIT")
