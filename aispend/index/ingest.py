@@ -471,13 +471,21 @@ def _worker_job(job: list[FileTask], db_path: str, tail: bool = False) -> tuple[
 
 
 def _worker_flush(db_path: str) -> tuple[IngestStats, int]:
-    """In a worker process, once all jobs are done: write what the batch still holds.
+    """In a worker process, after its last job: write what its batch still holds.
 
-    Each worker takes exactly one of these: they wait for each other at the barrier first.
+    Then it waits at the barrier for the other workers to do the same, so that each worker
+    takes exactly one of these (and the first to finish writes while the others still parse).
     """
-    _WORKER_BARRIER.wait(timeout=3600)
+    import threading
+
     stats = IngestStats()
-    _worker_batch(db_path).flush(stats)
+    try:
+        _worker_batch(db_path).flush(stats)
+    finally:
+        try:
+            _WORKER_BARRIER.wait(timeout=600)
+        except threading.BrokenBarrierError:
+            pass  # another worker died: the pool reports it
     return stats, 0
 
 
@@ -500,14 +508,10 @@ def _run_parallel(
     with ProcessPoolExecutor(
         max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(pricing, barrier)
     ) as pool:
-        futures = []
-        left = total = sum(t.end - t.start for job in jobs for t in job)
-        for job in jobs:
-            left -= sum(t.end - t.start for t in job)
-            futures.append(pool.submit(_worker_job, job, db_path))
+        futures = [pool.submit(_worker_job, job, db_path) for job in jobs]
+        # Queued behind every job: a worker takes one when no job is left for it.
+        futures += [pool.submit(_worker_flush, db_path) for _ in range(workers)]
         for f in as_completed(futures):
-            yield f.result()
-        for f in as_completed([pool.submit(_worker_flush, db_path) for _ in range(workers)]):
             yield f.result()
 
 
