@@ -14,11 +14,12 @@ the current model, the previous token snapshot) carries that context across runs
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Protocol, TypeGuard
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_ONE_MS = timedelta(milliseconds=1)
 
 #: The largest token count a single field may hold; anything larger is bad input.
 MAX_TOKENS = 10**9
@@ -155,10 +156,9 @@ def parse_ts_ms(value: object) -> int | None:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
     try:
-        delta = dt - _EPOCH
+        return (dt - _EPOCH) // _ONE_MS  # floor, in exact integer arithmetic
     except OverflowError:
         return None
-    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
 
 
 def iter_files(root: Path, pattern_ok, follow_symlinks: bool = True) -> Iterator[Path]:

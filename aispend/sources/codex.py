@@ -303,10 +303,10 @@ def _snapshot(
 ) -> None:
     """Count a valid snapshot's last usage unless it repeats the previous snapshot."""
     prev = st["prev"]
-    if prev is not None and tuple(prev) == total:
+    if prev is not None and (prev == total or tuple(prev) == total):  # a list when read back from the index
         result.count("repeated_snapshots")
         return
-    st["prev"] = list(total)
+    st["prev"] = total
     if ts is None:
         result.problem(offset, "bad_timestamp")
         return
@@ -321,19 +321,24 @@ def _snapshot(
     parents = st.get("parents")
     result.requests.append(
         Request(
-            key=key,
-            tool=NAME,
-            session_id=seg,
-            parent_session=parents.get(seg) if parents else None,
-            ts_ms=ts,
-            model=st["model"],
-            input_tokens=inp - cached,
-            cache_read_tokens=cached,
-            output_tokens=out,
-            reasoning_tokens=min(reasoning, out),
-            cwd=st["cwd"],
-            git_branch=st["branch"],
-            offset=offset,
+            key,
+            NAME,
+            seg,
+            ts,
+            st["model"],
+            inp - cached,  # input_tokens: input not read from cache
+            out,
+            0,
+            0,
+            cached,  # cache_read_tokens
+            reasoning if reasoning < out else out,
+            parents.get(seg) if parents else None,
+            None,
+            st["cwd"],
+            st["branch"],
+            None,
+            None,
+            offset,
         )
     )
 

@@ -204,7 +204,7 @@ def typed_lines(
         if end > pos:
             if block[pos] == 0x7B:  # "{"
                 i = find(_TYPE, pos, end)
-                if i >= 0 and (j := find(b'"', i + 8, min(i + 80, end))) >= 0:
+                if i >= 0 and (j := find(b'"', i + 8, i + 80 if i + 80 < end else end)) >= 0:
                     yield pos, end, block[i + 8 : j], j
                 else:
                     yield pos, end, None, -1
