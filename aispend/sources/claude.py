@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from sys import intern
 from typing import Annotated, Any, Iterable, Iterator, Optional
@@ -77,8 +78,8 @@ class ClaudeSource:
     ) -> ParseResult:
         result = ParseResult()
         fallback_session = _session_from_path(path)
-        best: dict[str, Request] = {}
-        first: dict[str, tuple[int, str | None, str | None]] = {}
+        acc = _File(fallback_session, result)
+        best, first = acc.best, acc.first
         copies = 0
         for base, block, bstart, bend in blocks:
             find = block.find
@@ -100,7 +101,7 @@ class ClaudeSource:
                     except UNUSUAL:
                         line = block[ls:le]
                     else:
-                        copies += _usage_entry(entry, off, fallback_session, result, best, first)
+                        copies += _usage_entry(entry, off, acc)
                         continue
                 elif kind == b"user" and find(b'"tool_use_id"', ls, le) < 0:
                     line = block[ls:le]
@@ -121,7 +122,7 @@ class ClaudeSource:
                 for o, d in load_line(line, off, result):
                     msg = d.get("message")
                     if isinstance(msg, dict) and isinstance(msg.get("usage"), dict):
-                        copies += _usage_line(d, o, fallback_session, result, best, first)
+                        copies += _usage_line(d, o, acc)
                     else:
                         _prompt_line(d, o, fallback_session, result)
         # Streaming copies of one response mostly sit in the same file: keep the
@@ -177,15 +178,20 @@ class _Entry(msgspec.Struct, gc=False):
 _decode_entry = msgspec.json.Decoder(_Entry).decode
 
 
-def _usage_line(
-    d: dict[str, Any],
-    offset: int,
-    fallback_session: str,
-    result: ParseResult,
-    best: dict[str, Request],
-    first: dict[str, tuple[int, str | None, str | None]],
-) -> int:
+@dataclass(slots=True)
+class _File:
+    """What the parse of one file gathers: the best copy of each response (by key) and each
+    session's earliest line (time, cwd, branch)."""
+
+    fallback_session: str
+    result: ParseResult
+    best: dict[str, Request] = field(default_factory=dict)
+    first: dict[str, tuple[int, str | None, str | None]] = field(default_factory=dict)
+
+
+def _usage_line(d: dict[str, Any], offset: int, acc: _File) -> int:
     """The general path: a line parsed whole (the typed decode refused it). 1 if it was usage."""
+    result = acc.result
     msg = d.get("message")
     if not isinstance(msg, dict):
         return 0
@@ -206,18 +212,12 @@ def _usage_line(
         else:
             result.problem(offset, "bad_tokens")
         return 0
-    return _usage_entry(entry, offset, fallback_session, result, best, first)
+    return _usage_entry(entry, offset, acc)
 
 
-def _usage_entry(
-    e: _Entry,
-    offset: int,
-    fallback_session: str,
-    result: ParseResult,
-    best: dict[str, Request],
-    first: dict[str, tuple[int, str | None, str | None]],
-) -> int:
-    """Record the usage entry ``e`` in ``best`` (by key) if it is the best copy so far; 1 if it was one."""
+def _usage_entry(e: _Entry, offset: int, acc: _File) -> int:
+    """Record the usage entry ``e`` in ``acc.best`` (by key) if it is the best copy so far; 1 if it was one."""
+    result = acc.result
     msg = e.message
     model = msg.model
     if model == "<synthetic>":
@@ -245,7 +245,7 @@ def _usage_entry(
         cw1h = min(v, cw)
     session = e.sessionId
     if type(session) is not str or not session:
-        session = fallback_session
+        session = acc.fallback_session
     msg_id = msg.id
     if type(msg_id) is str and msg_id:
         req_id = e.requestId
@@ -255,10 +255,12 @@ def _usage_entry(
         key = f"claude:line:{uuid}" if type(uuid) is str and uuid else f"claude:line:{session}:{ts}:{offset}"
     cwd = e.cwd if type(e.cwd) is str and e.cwd else None
     branch = e.gitBranch if type(e.gitBranch) is str and e.gitBranch else None
+    first = acc.first
     seen = first.get(session)
     if seen is None or ts < seen[0]:
         first[session] = (ts, cwd, branch)
     total = inp + out + cw + cr
+    best = acc.best
     prev = best.get(key)
     if prev is not None and not _better(total, ts, session, prev):
         return 1

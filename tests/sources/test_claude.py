@@ -275,7 +275,7 @@ def test_fast_and_general_paths_agree_on_real_logs(shared_fixtures) -> None:
     import orjson
 
     from aispend.sources.base import ParseResult
-    from aispend.sources.claude import _decode_entry, _usage_entry, _usage_line
+    from aispend.sources.claude import _decode_entry, _File, _usage_entry, _usage_line
     from aispend.sources.reader import UNUSUAL
 
     checked = 0
@@ -285,13 +285,11 @@ def test_fast_and_general_paths_agree_on_real_logs(shared_fixtures) -> None:
                 entry = _decode_entry(line)
             except UNUSUAL:
                 continue
-            fast: dict = {}
-            general: dict = {}
-            r1, r2 = ParseResult(), ParseResult()
-            assert _usage_entry(entry, n, "fb", r1, fast, {}) == _usage_line(orjson.loads(line), n, "fb", r2, general, {})
-            assert fast == general
-            assert r1.counts == r2.counts
-            checked += len(fast)
+            fast, general = _File("fb", ParseResult()), _File("fb", ParseResult())
+            assert _usage_entry(entry, n, fast) == _usage_line(orjson.loads(line), n, general)
+            assert fast.best == general.best and fast.first == general.first
+            assert fast.result.counts == general.result.counts
+            checked += len(fast.best)
     assert checked > 400
 
 
