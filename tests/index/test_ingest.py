@@ -281,3 +281,27 @@ def test_a_full_batch_goes_on_parsing_while_another_process_writes(logs: Logs, m
     batch.flush(stats)
     assert stats.files_read == 3 and totals(conn)["requests"] == 30
     other.close()
+
+
+def test_a_failing_worker_stops_the_ingest_cleanly_and_the_next_run_is_exact(logs: Logs, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug in one worker's job: the ingest fails (no hang at the workers' final barrier), what
+    was committed stays consistent, and the next run reads exactly what is missing."""
+    for s in range(8):
+        write(logs.claude_file(f"s{s}"), [Logs.assistant(_ts(i), session=f"s{s}", inp=1, out=1) for i in range(40)])
+    monkeypatch.setattr(ingest_mod, "PARALLEL_MIN_BYTES", 0)
+    real = ingest_mod.parse_task
+
+    def flaky(task, pricing=None):
+        if task.path.endswith("s5.jsonl"):
+            raise RuntimeError("a bug")
+        return real(task, pricing)
+
+    monkeypatch.setattr(ingest_mod, "parse_task", flaky)  # the forked workers inherit it
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match="a bug"):
+        run_ingest(workers=2)
+    assert time.monotonic() - started < 60
+    monkeypatch.setattr(ingest_mod, "parse_task", real)
+    conn, stats = run_ingest(workers=2)
+    t = totals(conn)
+    assert (t["requests"], t["input_tokens"]) == (320, 320)
