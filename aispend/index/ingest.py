@@ -45,8 +45,9 @@ _REQUEST_COLUMNS = (
     "reasoning_tokens, total_tokens, speed, logged_cost_usd, cost_nusd, priced_model, "
     "pricing_id, price_note, file_id, line_offset"
 )
-#: Rows are first bound into an unindexed in-memory table, then upserted by one statement
-#: in key order: about a quarter less work than upserting row by row.
+#: Rows are first bound into an unindexed temporary table (SQLite keeps it in a temporary
+#: file, not in this process's memory), then upserted by one statement in key order: about
+#: a quarter less work than upserting row by row.
 _STAGE = f"CREATE TEMP TABLE IF NOT EXISTS stage ({_REQUEST_COLUMNS})"
 _TO_STAGE = f"INSERT INTO temp.stage VALUES ({', '.join('?' * 24)})"
 _UPSERT = (
