@@ -102,9 +102,11 @@ class CodexSource:
                     wanted = sub in _EVENTS
                     if sub == b"token_count":
                         # Codex writes snapshots again unchanged (0.104: every one twice);
-                        # a byte-identical payload is a repeat without parsing it.
+                        # a byte-identical payload is a repeat without parsing it, unless
+                        # the line also holds another line's start (glued after a cut-short
+                        # one: the broken head must still be counted).
                         payload = block[sub_end:le]
-                        if payload == last_snapshot:
+                        if payload == last_snapshot and find(b'{"timestamp":"', ls + 1, le) < 0:
                             result.count("repeated_snapshots")
                             continue
                         last_snapshot = payload

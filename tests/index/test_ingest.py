@@ -305,3 +305,19 @@ def test_a_failing_worker_stops_the_ingest_cleanly_and_the_next_run_is_exact(log
     conn, stats = run_ingest(workers=2)
     t = totals(conn)
     assert (t["requests"], t["input_tokens"]) == (320, 320)
+
+
+def test_a_repeated_snapshot_glued_to_a_cut_short_line_still_counts_the_broken_head(logs: Logs) -> None:
+    """Found by hypothesis: a snapshot line that repeats the previous one byte for byte after
+    its type, but sits glued behind a cut-short head, is not skipped as a mere repeat."""
+    import json
+
+    snap = Logs.codex_tokens("2026-02-23T12:00:01.000Z", (100, 10, 5, 1))
+    again = json.dumps(Logs.codex_tokens("2026-02-23T12:00:02.000Z", (100, 10, 5, 1)), separators=(",", ":")).encode()
+    for head in (b"{", b'{"timestamp":"2026-02-23T12:00:0'):
+        path = logs.codex_file(f"2026-02-23T12-00-00-{len(head):04d}")
+        write(path, [Logs.codex_meta(T0, f"cx-{len(head)}"), Logs.codex_turn(T0), snap, head + again])
+    conn, stats = run_ingest()
+    assert stats.counts["bad_json"] == 2 and stats.counts["recovered_lines"] == 2
+    assert stats.counts["repeated_snapshots"] == 2  # the recovered tails, judged as the repeats they are
+    assert totals(conn)["requests"] == 2
