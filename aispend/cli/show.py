@@ -39,7 +39,8 @@ def render(view: dict[str, Any], out: Any) -> None:
     from aispend.reports.render import clean
 
     def say(text: str) -> None:
-        out.print(Text(text))
+        # One line each, never broken by rich (a terminal wraps long ones itself; a pipe keeps them whole).
+        out.print(Text(text), soft_wrap=True)
 
     sha = view["commit"]
     if not view["receipts"]:

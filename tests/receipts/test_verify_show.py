@@ -60,6 +60,9 @@ def test_show_table_and_no_receipt(repo: Repo) -> None:
     assert "unpriced: 1,500 tokens" in out
     assert "unverified-signer" in out
     assert "some-unknown-model" in out and "claude-sonnet-4-5-20250929" in out  # full names at 80 columns
+    # Piped, each statement stays on one line, even at 80 columns, so it can be grepped.
+    narrow = aispend(repo.path, "show", env={"COLUMNS": "80"}).stdout
+    assert "note: no allowed-signers list: signatures are checked, signers' identities are not\n" in narrow
     out0 = aispend(repo.path, "show", "HEAD~2").stdout
     assert out0.strip() == f"commit {repo.head('HEAD~2')[:12]}: no AI spend receipt"
 
