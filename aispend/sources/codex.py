@@ -38,6 +38,8 @@ NAME = "codex"
 BURST_GAP_MS = 1000
 _EVENTS = frozenset({b"token_count", b"user_message"})
 _LINES = frozenset({b"session_meta", b"turn_context"})
+#: How every rollout line starts: found further in, it marks a line glued after a cut-short one.
+_LINE_START = b'{"timestamp":"'
 _NEEDLES = (b'"token_count"', b'"turn_context"', b'"session_meta"', b'"user_message"')
 _FIELDS = ("input_tokens", "cached_input_tokens", "output_tokens", "reasoning_output_tokens", "total_tokens")
 _Tok = Annotated[int, msgspec.Meta(ge=0, le=MAX_TOKENS)]
@@ -106,7 +108,7 @@ class CodexSource:
                         # the line also holds another line's start (glued after a cut-short
                         # one: the broken head must still be counted).
                         payload = block[sub_end:le]
-                        if payload == last_snapshot and find(b'{"timestamp":"', ls + 1, le) < 0:
+                        if payload == last_snapshot and find(_LINE_START, ls + 1, le) < 0:
                             result.count("repeated_snapshots")
                             continue
                         last_snapshot = payload
@@ -122,7 +124,7 @@ class CodexSource:
                         continue
                     # A line skipped by its type may still hide a whole line glued
                     # after a cut-short head: every rollout line starts {"timestamp":".
-                    wanted = find(b'{"timestamp":"', ls + 1, le) > 0
+                    wanted = find(_LINE_START, ls + 1, le) > 0
                 if wanted:
                     if kind == b"event_msg" and sub == b"token_count":
                         # The usual snapshot decodes straight into typed fields; anything

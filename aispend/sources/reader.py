@@ -161,6 +161,8 @@ def utf8(view: memoryview) -> memoryview:
 
 
 _TYPE = b'"type":"'
+#: How far after ``"type":"`` a type's closing quote may be (types are short words).
+_KIND_SPAN = 80
 
 
 def kind_of(buf: bytes, start: int = 0, end: int | None = None) -> tuple[bytes | None, int]:
@@ -179,7 +181,7 @@ def kind_of(buf: bytes, start: int = 0, end: int | None = None) -> tuple[bytes |
     i = buf.find(_TYPE, start, end)
     if i < 0:
         return None, -1
-    j = buf.find(b'"', i + 8, min(i + 80, end))
+    j = buf.find(b'"', i + 8, min(i + _KIND_SPAN, end))
     if j < 0:
         return None, -1
     return buf[i + 8 : j], j
@@ -204,7 +206,8 @@ def typed_lines(
         if end > pos:
             if block[pos] == 0x7B:  # "{"
                 i = find(_TYPE, pos, end)
-                if i >= 0 and (j := find(b'"', i + 8, i + 80 if i + 80 < end else end)) >= 0:
+                # kind_of, inlined: this runs for every line.
+                if i >= 0 and (j := find(b'"', i + 8, i + _KIND_SPAN if i + _KIND_SPAN < end else end)) >= 0:
                     yield pos, end, block[i + 8 : j], j
                 else:
                     yield pos, end, None, -1
