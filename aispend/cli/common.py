@@ -16,13 +16,15 @@ if TYPE_CHECKING:
 def stdout() -> "Console":
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=False)
+    # soft_wrap: a statement stays one line (a terminal wraps it; a pipe keeps it whole for grep);
+    # tables are still laid out to the width.
+    return Console(highlight=False, soft_wrap=True)
 
 
 def stderr() -> "Console":
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def run_ingest(

@@ -39,8 +39,7 @@ def render(view: dict[str, Any], out: Any) -> None:
     from aispend.reports.render import clean
 
     def say(text: str) -> None:
-        # One line each, never broken by rich (a terminal wraps long ones itself; a pipe keeps them whole).
-        out.print(Text(text), soft_wrap=True)
+        out.print(Text(text))
 
     sha = view["commit"]
     if not view["receipts"]:
