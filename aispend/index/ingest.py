@@ -233,8 +233,25 @@ def _in_chunks(conn: sqlite3.Connection, sql: str, values: list[Any]) -> list[tu
     return out
 
 
+def _stage(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Bind ``rows`` into the connection's temporary staging table.
+
+    This takes no lock on the index (the staging table is this connection's own), so a
+    worker does it while another writes; the rows leave this process's memory.
+    """
+    conn.execute(_STAGE)
+    conn.execute("BEGIN")
+    try:
+        conn.executemany(_TO_STAGE, rows)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
 def _write(conn: sqlite3.Connection, outcomes: list[FileOutcome], stats: IngestStats) -> None:
-    """Write one batch of parsed files, with their new offsets, atomically.
+    """Write one batch of parsed files, with their new offsets, atomically: the rows that
+    :func:`_stage` put in the staging table, then the files' sessions, prompts and offsets.
 
     ``stats`` counts the batch only once it is committed.
     """
@@ -245,7 +262,6 @@ def _write(conn: sqlite3.Connection, outcomes: list[FileOutcome], stats: IngestS
         # rows (upserts are idempotent), but its position is not ours to set.
         mine = [o for o in read if offsets.get(o.task.file_id) == o.task.start]
         conn.execute(_STAGE)
-        conn.executemany(_TO_STAGE, [row for o in read for row in o.rows])
         conn.execute(_UPSERT)
         conn.execute("DELETE FROM temp.stage")
         prompts = [p for o in mine for p in o.prompts]
@@ -351,9 +367,11 @@ class _Batch:
 
     A transaction rewrites every page of the key index it touches, and a batch of keys
     touches most of them once the index is big: so a batch holds a quarter as many rows
-    as the index already has (at least :data:`MIN_BATCH_ROWS`, at most :data:`BATCH_ROWS`:
-    memory). When another process holds the index, a full batch keeps growing (parsing
-    goes on) by up to a quarter rather than waiting for the lock.
+    as the index already has (at least :data:`MIN_BATCH_ROWS`, at most :data:`BATCH_ROWS`,
+    so that no write holds the index long). Each file's rows go to the connection's
+    staging table as soon as it is parsed (:func:`_stage`, no lock needed), so a write
+    holds the lock only to merge them. When another process holds the index, a full
+    batch keeps growing (parsing goes on) by up to a quarter rather than waiting for it.
     """
 
     def __init__(self, conn: sqlite3.Connection) -> None:
@@ -363,8 +381,13 @@ class _Batch:
         self.limit = MIN_BATCH_ROWS
 
     def add(self, outcome: FileOutcome, stats: IngestStats) -> None:
+        if outcome.rows:
+            # Staged now, outside the index's lock; written with the batch.
+            _stage(self.conn, outcome.rows)
+            self.rows += len(outcome.rows)
+            outcome.rows = []
         self.outcomes.append(outcome)
-        self.rows += len(outcome.rows) + 1
+        self.rows += 1
         if self.rows >= self.limit:
             self.flush(stats, wait=self.rows >= self.limit * 5 // 4)
 

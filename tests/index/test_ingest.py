@@ -272,11 +272,15 @@ def test_a_full_batch_goes_on_parsing_while_another_process_writes(logs: Logs, m
     other.execute("BEGIN IMMEDIATE")  # another process holds the index
     batch.add(ingest_mod.parse_task(tasks[0], load()), stats)  # 11 rows >= 10 (< 12): a try, refused at once
     assert (len(batch.outcomes), stats.files_read) == (1, 0)
+    # Its rows were staged all the same (that needs no lock on the index), and left memory.
+    assert conn.execute("SELECT count(*) FROM temp.stage").fetchone()[0] == 10
+    assert batch.outcomes[0].rows == []
     assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == int(db.BUSY_TIMEOUT_S * 1000)  # restored
     other.execute("COMMIT")
     batch.add(ingest_mod.parse_task(tasks[1], load()), stats)  # the index is free again: both written
     assert (len(batch.outcomes), stats.files_read) == (0, 2)
     assert conn.execute("SELECT count(*) FROM requests").fetchone()[0] == 20
+    assert conn.execute("SELECT count(*) FROM temp.stage").fetchone()[0] == 0
     batch.add(ingest_mod.parse_task(tasks[2], load()), stats)
     batch.flush(stats)
     assert stats.files_read == 3 and totals(conn)["requests"] == 30
