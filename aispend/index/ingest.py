@@ -480,19 +480,13 @@ def _worker_batch(db_path: str) -> _Batch:
     return _WORKER_BATCH
 
 
-def _worker_job(job: list[FileTask], db_path: str, tail: bool = False) -> tuple[IngestStats, int]:
-    """In a worker process: parse one job; its rows join the worker's batch, written when full.
-
-    Near the end (``tail``) the batch is written after every job, so that no worker is left
-    with a large batch to write once the other has nothing more to do.
-    """
+def _worker_job(job: list[FileTask], db_path: str) -> tuple[IngestStats, int]:
+    """In a worker process: parse one job; its rows join the worker's batch, written when full."""
     assert _WORKER_PRICING is not None
     batch = _worker_batch(db_path)
     stats = IngestStats()
     for t in job:
         batch.add(parse_task(t, _WORKER_PRICING), stats)
-    if tail:
-        batch.flush(stats)
     return stats, sum(t.end - t.start for t in job)
 
 
