@@ -495,18 +495,32 @@ def _worker_flush(db_path: str) -> tuple[IngestStats, int]:
 
     Then it waits at the barrier for the other workers to do the same, so that each worker
     takes exactly one of these (and the first to finish writes while the others still parse).
+    Around the wait it copies the WAL into the index (a checkpoint), so that closing the
+    index at the end of the command has next to nothing left to copy.
     """
     import threading
 
     stats = IngestStats()
+    batch = _worker_batch(db_path)
     try:
-        _worker_batch(db_path).flush(stats)
+        batch.flush(stats)
+        _checkpoint(batch.conn)  # while the others may still write: waits for nobody
     finally:
         try:
             _WORKER_BARRIER.wait(timeout=600)
         except threading.BrokenBarrierError:
             pass  # another worker died: the pool reports it
+    _checkpoint(batch.conn)  # every write is done: what the first pass could not copy
     return stats, 0
+
+
+def _checkpoint(conn: sqlite3.Connection) -> None:
+    """Copy what the WAL holds into the index, without waiting for readers or writers."""
+    try:
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    except sqlite3.OperationalError as e:
+        if not is_busy(e):
+            raise  # busy: another checkpoint runs; it copies the same frames
 
 
 def _start_method() -> str:

@@ -166,6 +166,25 @@ def test_parallel_ingest_equals_serial(logs: Logs, monkeypatch: pytest.MonkeyPat
     assert len(parallel) == 7 and stats.files_read == 7
 
 
+def test_parallel_workers_leave_the_wal_copied_into_the_index(logs: Logs, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Each worker checkpoints after its last write, so closing the index copies next to
+    nothing: the index file alone (without its WAL) already holds every request."""
+    import shutil
+    import sqlite3
+
+    from aispend.paths import index_path
+
+    for s in range(6):
+        write(logs.claude_file(f"s{s}"), [Logs.assistant(_ts(i), session=f"s{s}", inp=1, out=1) for i in range(50)])
+    monkeypatch.setattr(ingest_mod, "PARALLEL_MIN_BYTES", 0)
+    conn, stats = run_ingest(workers=2)
+    assert stats.requests_after == 300
+    shutil.copy(index_path(), tmp_path / "alone.sqlite3")  # the open index's file, not its WAL
+    alone = sqlite3.connect(tmp_path / "alone.sqlite3")
+    assert alone.execute("SELECT count(*), sum(input_tokens) FROM requests").fetchone() == (300, 300)
+    conn.close()
+
+
 def _corpus(logs: Logs, files: int = 12, lines: int = 400) -> None:
     rnd = random.Random(7)
     for s in range(files):
