@@ -376,8 +376,6 @@ class _Batch:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
-        # Staged rows (at most a batch: a few MB) stay in memory, not in a temporary file.
-        conn.execute("PRAGMA temp_store = MEMORY")
         self.outcomes: list[FileOutcome] = []
         self.rows = 0
         self.limit = MIN_BATCH_ROWS
