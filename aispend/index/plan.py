@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 HEAD_BYTES = 4096
 
 
-@dataclass
+@dataclass(slots=True)
 class FileTask:
     file_id: int
     tool: str
@@ -56,7 +56,8 @@ def plan(conn: sqlite3.Connection, sources: list[Source], stats: IngestStats) ->
     unreadable: list[str] = []
     reread: set[str] = set()
     new_files: list[tuple[str, str]] = []
-    seen: list[tuple[Source, str, os.stat_result, Any]] = []
+    # Only the figures used, not the stat results: a history can hold tens of thousands of files.
+    seen: list[tuple[Source, str, int, int, int, int, Any]] = []
     for src in sources:
         known = {
             unstored(row[0]): row
@@ -80,7 +81,7 @@ def plan(conn: sqlite3.Connection, sources: list[Source], stats: IngestStats) ->
                 continue  # unchanged since the last run
             elif _is_replaced(row[2], row[3], row[6], row[7], row[8], p, st):
                 reread.add(src.name)
-            seen.append((src, p, st, row))
+            seen.append((src, p, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, row))
     if reread:
         _reset_tools(conn, sorted(reread))
         stats.reread_tools = sorted(reread)
@@ -91,7 +92,7 @@ def plan(conn: sqlite3.Connection, sources: list[Source], stats: IngestStats) ->
         with transaction(conn):
             conn.executemany("INSERT OR IGNORE INTO files (tool, path) VALUES (?, ?)", [(t, stored(p)) for t, p in new_files])
     tasks: list[FileTask] = []
-    for src, p, st, row in seen:
+    for src, p, dev, ino, size, mtime_ns, row in seen:
         if row is None:
             file_id, offset, state = conn.execute("SELECT id, offset, state FROM files WHERE path = ?", (stored(p),)).fetchone()
         else:
@@ -102,11 +103,11 @@ def plan(conn: sqlite3.Connection, sources: list[Source], stats: IngestStats) ->
                 tool=src.name,
                 path=p,
                 start=offset,
-                end=st.st_size,
+                end=size,
                 state=json.loads(state) if state else None,
-                dev=st.st_dev,
-                ino=st.st_ino,
-                mtime_ns=st.st_mtime_ns,
+                dev=dev,
+                ino=ino,
+                mtime_ns=mtime_ns,
             )
         )
     return tasks

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import random
 import signal
@@ -160,6 +161,8 @@ def test_parallel_ingest_equals_serial(logs: Logs, monkeypatch: pytest.MonkeyPat
     conn, stats = run_ingest(workers=2)
     parallel = rows(conn, "session")
     conn.close()
+    # The objects frozen for the workers' sake are handed back to the garbage collector.
+    assert gc.get_freeze_count() == 0
     os.environ["AISPEND_HOME"] = str(hermetic.parent / "serial-data")
     conn, _ = run_ingest(workers=1)
     assert rows(conn, "session") == parallel
