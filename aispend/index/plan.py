@@ -59,15 +59,12 @@ def plan(conn: sqlite3.Connection, sources: list[Source], stats: IngestStats) ->
     # Only the figures used, not the stat results: a history can hold tens of thousands of files.
     seen: list[tuple[Source, str, int, int, int, int, Any]] = []
     for src in sources:
+        # What the unchanged-file test needs; the rest of a row only for files that changed.
         known = {
             unstored(row[0]): row
-            for row in conn.execute(
-                "SELECT path, id, dev, ino, size, mtime_ns, offset, head_len, head_sha, state FROM files WHERE tool = ?",
-                (src.name,),
-            )
+            for row in conn.execute("SELECT path, id, dev, ino, size, mtime_ns FROM files WHERE tool = ?", (src.name,))
         }
-        for path in src.discover():
-            p = str(path)
+        for p in src.discover():
             files += 1
             try:
                 st = os.stat(p)
@@ -79,8 +76,11 @@ def plan(conn: sqlite3.Connection, sources: list[Source], stats: IngestStats) ->
                 new_files.append((src.name, p))
             elif (row[2], row[3], row[4], row[5]) == (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns):
                 continue  # unchanged since the last run
-            elif _is_replaced(row[2], row[3], row[6], row[7], row[8], p, st):
-                reread.add(src.name)
+            else:
+                # The same layout as before: path, id, dev, ino, size, mtime_ns, offset, head_len, head_sha, state.
+                row = row + conn.execute("SELECT offset, head_len, head_sha, state FROM files WHERE id = ?", (row[1],)).fetchone()
+                if _is_replaced(row[2], row[3], row[6], row[7], row[8], p, st):
+                    reread.add(src.name)
             seen.append((src, p, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, row))
     if reread:
         _reset_tools(conn, sorted(reread))

@@ -115,8 +115,8 @@ class Source(Protocol):
     #: short name used in the index and on the command line (``claude``, ``codex``)
     name: str
 
-    def discover(self) -> Iterator[Path]:
-        """Yield every log file of this agent on this machine."""
+    def discover(self) -> Iterator[str]:
+        """Yield the path of every log file of this agent on this machine."""
         ...
 
     def parse_blocks(
@@ -161,8 +161,11 @@ def parse_ts_ms(value: object) -> int | None:
         return None
 
 
-def iter_files(root: Path, pattern_ok, follow_symlinks: bool = True) -> Iterator[Path]:
-    """Walk ``root`` yielding files whose name ``pattern_ok(name)`` accepts.
+def iter_files(root: Path, pattern_ok, follow_symlinks: bool = True) -> Iterator[str]:
+    """Walk ``root`` yielding the paths of files whose name ``pattern_ok(name)`` accepts.
+
+    Paths are strings: a history can hold tens of thousands of files, and making a
+    ``Path`` of each costs more than the ``stat`` that follows.
 
     Symlinked folders are followed once (a loop is cut by remembering the real
     paths already visited); unreadable folders are skipped.
@@ -194,6 +197,6 @@ def iter_files(root: Path, pattern_ok, follow_symlinks: bool = True) -> Iterator
                     entry.is_file(follow_symlinks=follow_symlinks) or (entry.is_symlink() and not os.path.exists(entry.path))
                 ):
                     # A dangling symlink is yielded so that it is reported as unreadable.
-                    yield Path(entry.path)
+                    yield entry.path
             except OSError:
                 continue

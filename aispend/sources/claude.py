@@ -64,7 +64,7 @@ def _jsonl(name: str) -> bool:
 class ClaudeSource:
     name = NAME
 
-    def discover(self) -> Iterator[Path]:
+    def discover(self) -> Iterator[str]:
         for root in roots():
             yield from iter_files(root / "projects", _jsonl)
 

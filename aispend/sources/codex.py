@@ -58,7 +58,7 @@ def _rollout(name: str) -> bool:
 class CodexSource:
     name = NAME
 
-    def discover(self) -> Iterator[Path]:
+    def discover(self) -> Iterator[str]:
         root = root_dir()
         for sub in ("sessions", "archived_sessions"):
             d = root / sub

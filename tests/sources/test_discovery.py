@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ def test_default_claude_roots_are_both_homes(hermetic: Path, monkeypatch: pytest
     write(new.claude_file("a"), [Logs.assistant(T0, session="a")])
     write(old.claude_file("b"), [Logs.assistant(T0, session="b")])
     assert roots() == [hermetic / ".config" / "claude", hermetic / ".claude"]
-    assert sorted(p.name for p in ClaudeSource().discover()) == ["a.jsonl", "b.jsonl"]
+    assert sorted(os.path.basename(p) for p in ClaudeSource().discover()) == ["a.jsonl", "b.jsonl"]
 
 
 def test_claude_config_dir_is_a_comma_separated_list(hermetic: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -30,7 +31,7 @@ def test_claude_config_dir_is_a_comma_separated_list(hermetic: Path, monkeypatch
     (tmp_path / "same").symlink_to(one)
     monkeypatch.setenv("CLAUDE_CONFIG_DIR", f"{one}, {two},{tmp_path / 'same'},{tmp_path / 'missing'}")
     assert roots() == [one, two]  # the symlink to `one` is read once; a missing root is ignored
-    found = sorted(str(p.relative_to(tmp_path)) for p in ClaudeSource().discover())
+    found = sorted(os.path.relpath(p, tmp_path) for p in ClaudeSource().discover())
     assert found == ["one/projects/-work-repo/x/subagents/agent-a1.jsonl", "two/projects/-work-repo/agent-a2.jsonl"]
 
 
@@ -40,7 +41,7 @@ def test_default_codex_home(hermetic: Path, monkeypatch: pytest.MonkeyPatch) -> 
     write(logs.codex_file("2026-02-23T12-00-00-s1"), [Logs.codex_meta(T0, "s1")])
     write(logs.codex_file("2026-02-20T12-00-00-s0", archived=True), [Logs.codex_meta(T0, "s0")])
     write(hermetic / ".codex" / "sessions" / "notes.jsonl", [{"x": 1}])
-    assert sorted(p.name for p in CodexSource().discover()) == ["rollout-2026-02-20T12-00-00-s0.jsonl", "rollout-2026-02-23T12-00-00-s1.jsonl"]
+    assert sorted(os.path.basename(p) for p in CodexSource().discover()) == ["rollout-2026-02-20T12-00-00-s0.jsonl", "rollout-2026-02-23T12-00-00-s1.jsonl"]
 
 
 def test_no_agent_homes_at_all_is_an_empty_index(hermetic: Path, capsys: pytest.CaptureFixture[str]) -> None:
