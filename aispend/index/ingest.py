@@ -460,6 +460,9 @@ def _jobs(tasks: list[FileTask], total: int, workers: int) -> list[list[FileTask
     return jobs
 
 
+#: How long a worker that wrote its last batch waits for the others at the end.
+BARRIER_TIMEOUT_S = 600
+
 _WORKER_BATCH: _Batch | None = None
 _WORKER_BARRIER: Any = None
 
@@ -500,13 +503,13 @@ def _worker_flush(db_path: str) -> tuple[IngestStats, int]:
     import threading
 
     stats = IngestStats()
-    batch = _worker_batch(db_path)
     try:
+        batch = _worker_batch(db_path)  # inside: whatever fails, the barrier is reached
         batch.flush(stats)
         _checkpoint(batch.conn)  # while the others may still write: waits for nobody
     finally:
         try:
-            _WORKER_BARRIER.wait(timeout=600)
+            _WORKER_BARRIER.wait(timeout=BARRIER_TIMEOUT_S)
         except threading.BrokenBarrierError:
             pass  # another worker died: the pool reports it
     _checkpoint(batch.conn)  # every write is done: what the first pass could not copy
@@ -540,7 +543,7 @@ def _run_parallel(
     barrier = ctx.Barrier(workers)
     # Forked workers share this process's memory until they write to it, and a garbage
     # collection writes to every object it visits: frozen objects are never visited, so the
-    # plan (about 1 KB a file) stays shared instead of being copied into every worker.
+    # plan (some hundreds of bytes a file) stays shared instead of being copied into every worker.
     gc.freeze()
     try:
         with ProcessPoolExecutor(

@@ -77,7 +77,7 @@ def plan(conn: sqlite3.Connection, sources: list[Source], stats: IngestStats) ->
             elif (row[2], row[3], row[4], row[5]) == (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns):
                 continue  # unchanged since the last run
             else:
-                # The same layout as before: path, id, dev, ino, size, mtime_ns, offset, head_len, head_sha, state.
+                # The whole row: path, id, dev, ino, size, mtime_ns, offset, head_len, head_sha, state.
                 row = row + conn.execute("SELECT offset, head_len, head_sha, state FROM files WHERE id = ?", (row[1],)).fetchone()
                 if _is_replaced(row[2], row[3], row[6], row[7], row[8], p, st):
                     reread.add(src.name)

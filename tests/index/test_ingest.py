@@ -333,6 +333,28 @@ def test_a_failing_worker_stops_the_ingest_cleanly_and_the_next_run_is_exact(log
     assert (t["requests"], t["input_tokens"]) == (320, 320)
 
 
+def test_a_worker_that_cannot_open_the_index_at_the_end_does_not_hang_the_others(logs: Logs, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One job for two workers: the one that had no job opens the index only for its final
+    write. When that fails, it still reaches the workers' final barrier, so the ingest fails at
+    once instead of the other worker waiting out the barrier's timeout."""
+    for s in range(2):
+        write(logs.claude_file(f"s{s}"), [Logs.assistant(_ts(i), session=f"s{s}", inp=1, out=1) for i in range(5)])
+    monkeypatch.setattr(ingest_mod, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(ingest_mod, "BARRIER_TIMEOUT_S", 30)
+    real = ingest_mod._worker_batch
+
+    def failing(db_path):
+        if ingest_mod._WORKER_BATCH is None and sys._getframe(1).f_code.co_name == "_worker_flush":
+            raise RuntimeError("cannot open the index")
+        return real(db_path)
+
+    monkeypatch.setattr(ingest_mod, "_worker_batch", failing)  # the forked workers inherit it
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match="cannot open the index"):
+        run_ingest(workers=2)
+    assert time.monotonic() - started < 20
+
+
 def test_a_repeated_snapshot_glued_to_a_cut_short_line_still_counts_the_broken_head(logs: Logs) -> None:
     """Found by hypothesis: a snapshot line that repeats the previous one byte for byte after
     its type, but sits glued behind a cut-short head, is not skipped as a mere repeat."""
