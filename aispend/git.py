@@ -19,6 +19,10 @@ from typing import Iterator, Sequence
 from aispend.errors import AispendError
 
 NOTES_REF = "refs/notes/aispend"
+#: ``git log`` arguments for every commit of every branch, tag and remote-tracking branch (and a
+#: detached HEAD): ``--all`` without the notes refs (their commits are the notes' history, not
+#: the project's) and the stash (work in progress, never committed).
+ALL_COMMITS = ("--exclude=refs/notes/*", "--exclude=refs/stash", "--all")
 ZERO = "0" * 40
 
 

@@ -21,7 +21,7 @@ COLUMNS = (
 
 def export(
     revs: Optional[list[str]] = typer.Argument(None, metavar="[RANGE]...", help="Commits as git log takes them (default: HEAD's history)."),
-    all_refs: bool = typer.Option(False, "--all", help="Every branch and tag."),
+    all_refs: bool = typer.Option(False, "--all", help="Every branch, tag and remote-tracking branch (not notes refs or the stash)."),
     fmt: str = typer.Option("jsonl", "--format", metavar="FORMAT", help="jsonl or csv."),
     output: Optional[Path] = typer.Option(None, "--output", metavar="FILE", help="Write here instead of printing."),
     allowed_signers: Optional[Path] = typer.Option(None, "--allowed-signers", metavar="FILE", help="Trusted signers."),
@@ -34,7 +34,7 @@ def export(
     if fmt not in ("jsonl", "csv"):
         raise AispendError(f"--format {fmt!r}: choose jsonl or csv")
     repo = git.find_repo()
-    rows = export_rows(repo, ["--all"] if all_refs else (revs or ["HEAD"]), load_trust(repo, allowed_signers))
+    rows = export_rows(repo, list(git.ALL_COMMITS) if all_refs else (revs or ["HEAD"]), load_trust(repo, allowed_signers))
     if fmt == "jsonl":
         text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
     else:

@@ -15,7 +15,7 @@ FORMATS = ("table", "json", "csv", "md", "html")
 
 def report(
     revs: Optional[list[str]] = typer.Argument(None, metavar="[RANGE]...", help="Commits as git log takes them (default: HEAD's history)."),
-    all_refs: bool = typer.Option(False, "--all", help="Every branch and tag (git log --all)."),
+    all_refs: bool = typer.Option(False, "--all", help="Every branch, tag and remote-tracking branch (git log --all, without notes refs and the stash)."),
     branch: Optional[str] = typer.Option(None, "--branch", metavar="BRANCH", help="The history of this branch."),
     repos: Optional[list[Path]] = typer.Option(None, "--repo", metavar="PATH", help="Report over this repository (repeat for several; default: the current one)."),
     since: Optional[str] = typer.Option("30d", "--since", metavar="DATE|SPAN", help="First day, by commit date, inclusive: 30d, 4w, YYYY-MM-DD."),
@@ -44,7 +44,7 @@ def report(
         return
     if sum(bool(x) for x in (revs, all_refs, branch)) > 1:
         raise AispendError("give one of RANGE, --all or --branch")
-    range_revs = ["--all"] if all_refs else [branch] if branch else (revs or ["HEAD"])
+    range_revs = list(git.ALL_COMMITS) if all_refs else [branch] if branch else (revs or ["HEAD"])
     sources = []
     paths: list[Path | None] = list(repos) if repos else [None]
     for path in paths:

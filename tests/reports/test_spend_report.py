@@ -132,6 +132,18 @@ def test_empty_range_and_formats(team: Repo, tmp_path: Path) -> None:
     assert json.loads(out.read_text())["totals"]["commits"] == 4
 
 
+def test_all_means_the_projects_commits_not_the_notes_history_or_the_stash(team: Repo) -> None:
+    """`--all` is every branch and tag: the notes refs' own commits (one per receipt written, also
+    under refs/notes/remotes/) and a stash are not commits of the project."""
+    team.git("update-ref", "refs/notes/remotes/origin/aispend", "refs/notes/aispend")
+    (team.path / "wip.txt").write_text("work in progress\n")
+    team.git("add", "wip.txt")
+    team.git("stash", "-q")
+    assert team.git("stash", "list").strip()  # the stash is there
+    assert report(team, "--all")["totals"]["commits"] == 4 == report(team)["totals"]["commits"]
+    assert team.aispend("export", "--all").stdout == team.aispend("export").stdout
+
+
 def test_a_repository_without_notes(tmp_path: Path) -> None:
     r = Repo.init(tmp_path / "bare-of-notes")
     r.commit("x", "2026-03-01T09:00:00Z")
