@@ -8,6 +8,7 @@ from typing import Any
 
 from aispend import git
 from aispend.install import FETCH_REFSPEC, SYNC_HOOK, hooks_state
+from aispend.text import counted
 
 
 @dataclass(frozen=True)
@@ -122,7 +123,7 @@ def _notes(repo: git.Repo) -> list[Finding]:
         out.append(Finding("notes", False, f"{git.NOTES_REF} is not a notes commit", f"git update-ref -d {git.NOTES_REF} (after saving it)"))
     elif tip:
         count = len((git.ok(["notes", f"--ref={git.NOTES_REF}", "list"], repo.worktree) or "").splitlines())
-        out.append(Finding("notes", True, f"{git.NOTES_REF}: {count} commits with receipts"))
+        out.append(Finding("notes", True, f"{git.NOTES_REF}: {counted(count, 'commit')} with receipts"))
     else:
         out.append(Finding("notes", True, f"{git.NOTES_REF}: no receipts yet"))
     leftovers = (git.ok(["for-each-ref", "--format=%(refname)", "refs/notes/aispend-scratch/"], repo.worktree) or "").split()

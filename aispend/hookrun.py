@@ -23,6 +23,7 @@ from typing import Any
 
 from aispend import clock, git
 from aispend.paths import data_dir
+from aispend.text import counted
 
 #: Seconds a hook may spend reading new log lines (env AISPEND_HOOK_BUDGET).
 INGEST_BUDGET_S = 10.0
@@ -104,7 +105,7 @@ def _ingest(conn: Any) -> None:
 
     stats = ingest(conn, sources.all_sources(), table.load(), deadline=time.monotonic() + _budget())
     if stats.deferred:
-        log(f"time budget spent: {stats.deferred} log files left for the next commit")
+        log(f"time budget spent: {counted(stats.deferred, 'log file')} left for the next commit")
 
 
 # -- what kind of commit is this -------------------------------------------

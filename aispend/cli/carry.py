@@ -9,6 +9,7 @@ import typer
 
 from aispend import git
 from aispend.errors import AispendError
+from aispend.text import counted
 
 
 def carry(
@@ -35,9 +36,9 @@ def carry(
             written, n = carry_onto(conn, repo, onto, olds, who, key)
             target = git.read_commit(repo, onto).sha
             if written is None:
-                typer.echo(f"{target[:12]}: nothing to carry ({len(olds)} commits, none with a valid receipt)")
+                typer.echo(f"{target[:12]}: nothing to carry ({counted(len(olds), 'commit')}, none with a valid receipt)")
             else:
-                typer.echo(f"{target[:12]}: carries {n} receipt{'s' if n != 1 else ''} of {len(olds)} commits")
+                typer.echo(f"{target[:12]}: carries {counted(n, 'receipt')} of {counted(len(olds), 'commit')}")
             return
         assert match is not None
         old_by_patch = patch_ids(repo, olds)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from aispend.cli.common import run_ingest
+from aispend.text import counted
 
 
 def ingest(
@@ -28,16 +29,16 @@ def ingest(
     added = stats.requests_after - stats.requests_before
     mb = stats.bytes_read / 1_000_000
     typer.echo(
-        f"{stats.files} log files, {stats.files_read} read ({mb:,.1f} MB) in {stats.seconds:.2f}s: "
-        f"{added:,} new requests, {stats.requests_after:,} in the index"
+        f"{counted(stats.files, 'log file')}, {stats.files_read:,} read ({mb:,.1f} MB) in {stats.seconds:.2f}s: "
+        f"{counted(added, 'new request')}, {stats.requests_after:,} in the index"
     )
     if stats.reread_tools:
         typer.echo(f"re-read all {', '.join(stats.reread_tools)} logs: a log file was replaced or cut short")
     if stats.bad_lines or stats.unreadable:
         parts = []
         if stats.bad_lines:
-            parts.append(f"{stats.bad_lines:,} bad lines skipped")
+            parts.append(f"{counted(stats.bad_lines, 'bad line')} skipped")
         if stats.unreadable:
-            parts.append(f"{len(stats.unreadable):,} unreadable files")
+            parts.append(counted(len(stats.unreadable), "unreadable file"))
         hint = "" if verbose else " (--verbose lists them)"
         typer.echo(", ".join(parts) + hint)

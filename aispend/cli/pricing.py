@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 
 from aispend.errors import AispendError
+from aispend.text import counted
 
 app = typer.Typer(help="Show or update the model price table.", no_args_is_help=True, rich_markup_mode=None)
 
@@ -79,7 +80,7 @@ def update(
             n, unpriced = reprice(conn, t)
         finally:
             conn.close()
-        typer.echo(f"re-priced {n:,} requests ({unpriced:,} still without a price)")
+        typer.echo(f"re-priced {counted(n, 'request')} ({unpriced:,} still without a price)")
 
 
 @app.command("reset")
@@ -97,4 +98,4 @@ def reset() -> None:
         n, _ = reprice(conn, t)
     finally:
         conn.close()
-    typer.echo(("removed the stored table; " if removed else "no stored table; ") + f"using {t.id}, re-priced {n:,} requests")
+    typer.echo(("removed the stored table; " if removed else "no stored table; ") + f"using {t.id}, re-priced {counted(n, 'request')}")

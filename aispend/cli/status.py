@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aispend.errors import AispendError
-
 import typer
+
+from aispend.errors import AispendError
+from aispend.text import counted
 
 
 def status(
@@ -96,7 +97,7 @@ def status(
     n = data["next_commit"]
     if installed is not None:
         if pending:
-            say(f"next commit will carry ${n['cost_usd']:,.4f}: {n['requests']:,} requests, {n['sessions']} sessions, {n['total_tokens']:,} tokens")
+            say(f"next commit will carry ${n['cost_usd']:,.4f}: {counted(n['requests'], 'request')}, {counted(n['sessions'], 'session')}, {counted(n['total_tokens'], 'token')}")
         else:
             say("next commit will carry nothing (no unclaimed usage in this worktree)")
     if elsewhere:

@@ -8,6 +8,8 @@ from typing import Optional
 
 import typer
 
+from aispend.text import counted
+
 
 def verify(
     revs: Optional[list[str]] = typer.Argument(None, metavar="[RANGE]...", help="Commits as git log takes them (default: HEAD's history)."),
@@ -36,7 +38,7 @@ def verify(
         for f in res.failures:
             say(f"{f['commit'][:12]} receipt {f['line']}: {f['status']}: {clean('; '.join(f['problems']) or f['status'])}")
         counts = ", ".join(f"{n} {s}" for s, n in sorted(res.by_status.items()))
-        say(f"{res.commits} commits, {res.with_receipts} with receipts, {res.receipts} receipts" + (f": {counts}" if counts else ""))
+        say(f"{counted(res.commits, 'commit')}, {res.with_receipts:,} with receipts, {counted(res.receipts, 'receipt')}" + (f": {counts}" if counts else ""))
         if trust.source is None and res.receipts:
             say("WARNING: no allowed-signers list (--allowed-signers, .aispend/allowed_signers or gpg.ssh.allowedSignersFile):")
             say("WARNING: signatures were checked, but no signer's identity was")

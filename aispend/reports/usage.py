@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 from aispend.index.db import TOKEN_FIELDS
 from aispend.reports.timerange import DayRange, zone_name
+from aispend.text import counted
 
 GROUPS = ("day", "week", "month", "model", "session", "repo", "tool")
 TOOLS = ("claude", "codex")
@@ -184,7 +185,7 @@ def empty_hint(conn: sqlite3.Connection, rng: DayRange, tool: str | None = None)
             + f" and no Codex rollouts under {codex.root_dir()} (or $CODEX_HOME) hold any."
         )
     span = f"{_iso(first, rng)[:10]} to {_iso(last, rng)[:10]}"
-    return f"No usage in this range; the index holds {n:,} requests from {span} (try --since with an earlier date)."
+    return f"No usage in this range; the index holds {counted(n, 'request')} from {span} (try --since with an earlier date)."
 
 
 def _merge(groups: dict[str, Totals], key: str, t: Totals) -> None:

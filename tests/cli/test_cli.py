@@ -217,7 +217,7 @@ def test_ingest_verbose_lists_skipped_lines(capsys: pytest.CaptureFixture[str], 
     path = write(logs.claude_file("s1"), [b'{"message":{"usage":{"input_tokens":', Logs.assistant("2026-02-12T14:00:00.000Z", session="s1")])
     code, out, err = cli(capsys, "ingest", "--verbose")
     assert code == 0
-    assert "1 bad lines skipped" in out
+    assert "1 bad line skipped" in out
     assert f"skipped {path}:0: bad json" in err
 
 

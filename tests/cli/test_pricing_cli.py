@@ -49,7 +49,7 @@ def test_update_adds_models_keeps_old_ones_and_reprices(capsys: pytest.CaptureFi
     assert d["totals"]["unpriced_models"] == ["claude-future-9"] and d["totals"]["cost_usd"] == 0
     code, out, err = cli(capsys, "pricing", "update", "--from", str(_litellm_file(tmp_path)))
     assert code == 0, err
-    assert "stored price table custom-" in out and "re-priced 1 requests (0 still without a price)" in out
+    assert "stored price table custom-" in out and "re-priced 1 request (0 still without a price)" in out
     d = json.loads(cli(capsys, "usage", "--json")[1])
     assert d["totals"]["unpriced_models"] == [] and d["totals"]["cost_usd"] == 0.003  # 1000*2 + 100*10 micro-dollars
     shown = json.loads(cli(capsys, "pricing", "show", "gpt-5.3-codex", "--json")[1])

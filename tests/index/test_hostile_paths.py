@@ -40,4 +40,4 @@ def test_non_utf8_and_spaced_names_are_ingested(hermetic: Path) -> None:
         assert d["totals"]["requests"] == 2 and d["totals"]["cost_usd"] == 2 * ONE
         assert sorted(r["key"] for r in d["rows"]) == ["s-weird", "sess \\xfe"]
     v = subprocess.run([sys.executable, "-m", "aispend", "ingest", "--verbose"], capture_output=True, text=True, env=env)
-    assert v.returncode == 0 and "1 log files, 0 read" in v.stdout
+    assert v.returncode == 0 and "1 log file, 0 read" in v.stdout

@@ -176,7 +176,7 @@ def test_the_policy_names_the_allowed_signers(early: Repo, spend: Spend) -> None
     (early.path / "team-signers").write_text(line + "\n")
     policy(early, '[trust]\nallowed_signers = "team-signers"\n')
     out = early.aispend("verify").stdout
-    assert "1 receipts: 1 valid" in out and "WARNING" not in out
+    assert "1 receipt: 1 valid" in out and "WARNING" not in out
     policy(early, '[trust]\nallowed_signers = "missing"\n')
     p = early.aispend("verify", check=False)
     assert p.returncode == 1 and "[trust] allowed_signers names" in p.stderr

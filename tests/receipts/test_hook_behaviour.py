@@ -156,7 +156,7 @@ def test_rebuild_keeps_claims_so_nothing_is_billed_twice(tmp_path: Path, spend: 
     spend.claude(r.path, "2026-03-01T09:10:00Z", "s1")
     r.commit("c1", "2026-03-01T09:20:00Z")
     out = aispend(r.path, "ingest", "--rebuild").stdout
-    assert "1 new requests, 1 in the index" in out
+    assert "1 new request, 1 in the index" in out
     r.commit("c2", "2026-03-01T09:30:00Z")
     assert r.receipts() == []
     st = aispend(r.path, "status", "--json", env=at("2026-03-01T09:31:00Z")).stdout
