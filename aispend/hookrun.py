@@ -555,7 +555,7 @@ def _summary(claimed: list[Any]) -> str:
     sessions = {(c.tool, c.session_id) for c in claimed}
     tokens = sum(c.total_tokens for c in claimed)
     unpriced = sum(c.total_tokens for c in claimed if c.cost_nusd is None)
-    text = f"${cost / 1e9:,.4f} ({len(sessions)} session{'s' if len(sessions) != 1 else ''}, {_compact(tokens)} tokens"
+    text = f"${cost / 1e9:,.4f} ({counted(len(sessions), 'session')}, {_compact(tokens)} tokens"
     if unpriced:
         text += f", {_compact(unpriced)} unpriced"
     return text + ")"

@@ -51,7 +51,7 @@ def carry(
             written, n = carry_onto(conn, repo, new, [old], who, key)
             if written is not None:
                 done += 1
-                typer.echo(f"{new[:12]}: carries {n} receipt{'s' if n != 1 else ''} of {old[:12]}")
+                typer.echo(f"{new[:12]}: carries {counted(n, 'receipt')} of {old[:12]}")
         if not done:
             typer.echo("nothing to carry: no commit of the range has the patch of a commit with a receipt")
     finally:

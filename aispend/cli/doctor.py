@@ -6,6 +6,8 @@ import json
 
 import typer
 
+from aispend.text import counted
+
 
 def doctor(
     as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON."),
@@ -25,6 +27,6 @@ def doctor(
             typer.echo(f"{'ok ' if f.ok else 'FIX'} {f.check:8s} {clean(f.message)}")
             if f.fix:
                 typer.echo(f"             -> {clean(f.fix)}")
-        typer.echo("all good" if not bad else f"{len(bad)} thing{'s' if len(bad) != 1 else ''} to fix")
+        typer.echo("all good" if not bad else f"{counted(len(bad), 'thing')} to fix")
     if bad:
         raise typer.Exit(1)

@@ -8,6 +8,8 @@ from typing import Any, Optional
 
 import typer
 
+from aispend.text import counted
+
 
 def show(
     rev: str = typer.Argument("HEAD", help="The commit (any revision git understands)."),
@@ -54,7 +56,7 @@ def render(view: dict[str, Any], out: Any) -> None:
     t = view["totals"]
     say(f"commit {sha[:12]}  author {clean(view['author'])}")
     n = t["requests"]
-    say(f"AI spend ${t['cost_usd']:,.4f}  ·  {t['total_tokens']:,} tokens in {n:,} request{'s' if n != 1 else ''}")
+    say(f"AI spend ${t['cost_usd']:,.4f}  ·  {t['total_tokens']:,} tokens in {counted(n, 'request')}")
     fed = t["input_tokens"] + t["cache_creation_tokens"] + t["cache_read_tokens"]
     hit = f"{100 * t['cache_read_tokens'] / fed:.0f}%" if fed else "n/a"
     say(
@@ -86,7 +88,7 @@ def render(view: dict[str, Any], out: Any) -> None:
         who = clean(str(signer.get("principal", "nobody")))
         say(f"receipt signed by {who}: {v['status']}" + (f" ({clean(v['problems'][0])})" if v["problems"] else ""))
         if r["carried_from"]:
-            say(f"  carries {len(r['carried_from'])} receipt{'s' if len(r['carried_from']) > 1 else ''} of rewritten commits")
+            say(f"  carries {counted(len(r['carried_from']), 'receipt')} of rewritten commits")
     extra = [p for p in view["verification"]["problems"] if not p.startswith("receipt ")]
     for p in extra:
         say(f"note: {clean(p)}")

@@ -103,7 +103,7 @@ def status(
     if elsewhere:
         o = data["other_branches"]
         n = o["requests"]
-        say(f"waiting for commits on other branches: {n:,} request{'s' if n != 1 else ''}, ${o['cost_usd']:,.4f}")
+        say(f"waiting for commits on other branches: {counted(n, 'request')}, ${o['cost_usd']:,.4f}")
     for a in alerts:
         say(f"alert: {a['message']}")
     if last:

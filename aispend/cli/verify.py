@@ -44,6 +44,6 @@ def verify(
             say("WARNING: signatures were checked, but no signer's identity was")
         for p in trust.problems:
             say(f"allowed signers: {clean(p)}")
-        say("OK" if res.ok else f"FAILED: {len(res.failures)} receipt{'s' if len(res.failures) != 1 else ''}")
+        say("OK" if res.ok else f"FAILED: {counted(len(res.failures), 'receipt')}")
     if not res.ok:
         raise typer.Exit(1)
