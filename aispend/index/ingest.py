@@ -240,7 +240,6 @@ def _stage(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
     This takes no lock on the index (the staging table is this connection's own), so a
     worker does it while another writes; the rows leave this process's memory.
     """
-    conn.execute(_STAGE)
     conn.execute("BEGIN")
     try:
         conn.executemany(_TO_STAGE, rows)
@@ -262,7 +261,6 @@ def _write(conn: sqlite3.Connection, outcomes: list[FileOutcome], stats: IngestS
         # Another ingest may have moved a file on meanwhile: our rows are the same
         # rows (upserts are idempotent), but its position is not ours to set.
         mine = [o for o in read if offsets.get(o.task.file_id) == o.task.start]
-        conn.execute(_STAGE)
         conn.execute(_UPSERT)
         conn.execute("DELETE FROM temp.stage")
         prompts = [p for o in mine for p in o.prompts]
@@ -377,6 +375,7 @@ class _Batch:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
+        conn.execute(_STAGE)  # the staging table of :func:`_stage` and :func:`_write`
         self.outcomes: list[FileOutcome] = []
         self.rows = 0
         self.limit = MIN_BATCH_ROWS
