@@ -23,6 +23,11 @@ NOTES_REF = "refs/notes/aispend"
 #: detached HEAD): ``--all`` without the notes refs (their commits are the notes' history, not
 #: the project's) and the stash (work in progress, never committed).
 ALL_COMMITS = ("--exclude=refs/notes/*", "--exclude=refs/stash", "--all")
+
+
+def shown_revs(revs: Sequence[str]) -> str:
+    """The range as the user asked for it: ``--all`` for :data:`ALL_COMMITS`."""
+    return "--all" if tuple(revs) == ALL_COMMITS else " ".join(revs)
 ZERO = "0" * 40
 
 

@@ -140,7 +140,7 @@ def report(
     ]
     ordered = sorted(rows.items(), key=lambda kv: kv[0] if group_by in ("day", "week", "month") else (-kv[1].cost, kv[0]))
     return {
-        "range": " ".join(" ".join(revs) for _, revs, _ in sources),
+        "range": " ".join(git.shown_revs(revs) for _, revs, _ in sources),
         "since": rng.since.isoformat() if rng.since else None,
         "until": rng.until.isoformat() if rng.until else None,
         "tz": zone_name(rng.tz),

@@ -140,7 +140,9 @@ def test_all_means_the_projects_commits_not_the_notes_history_or_the_stash(team:
     team.git("add", "wip.txt")
     team.git("stash", "-q")
     assert team.git("stash", "list").strip()  # the stash is there
-    assert report(team, "--all")["totals"]["commits"] == 4 == report(team)["totals"]["commits"]
+    everything = report(team, "--all")
+    assert everything["totals"]["commits"] == 4 == report(team)["totals"]["commits"]
+    assert everything["range"] == "--all"  # as asked, not the git arguments behind it
     assert team.aispend("export", "--all").stdout == team.aispend("export").stdout
 
 
