@@ -6,76 +6,18 @@ signature, signer, commit, tree, sums) and reported with its problems.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from aispend import git
-from aispend.errors import AispendError
 from aispend.notes import store
-from aispend.receipts import keys, verify
+from aispend.receipts import verify
+from aispend.receipts.trust import Trust, load_trust  # noqa: F401 - one policy, re-exported
 from aispend.receipts.model import TOKEN_FIELDS, digest, nusd_of, usd_number
 
 #: Worst first: a commit's status is the worst of its receipts'.
 _RANK = [verify.INVALID, verify.UNKNOWN, verify.UNSIGNED, verify.UNVERIFIED, verify.VALID]
-
-
-@dataclass
-class Trust:
-    """The allowed signers, and where they came from (None: no list anywhere)."""
-
-    signers: list[keys.AllowedSigner] | None
-    source: str | None
-    problems: list[str] = field(default_factory=list)
-    fingerprint: str = "none"  # sha256 of the list's text: cached verifications are per list
-
-
-def load_trust(repo: git.Repo, explicit: Path | None = None) -> Trust:
-    """``--allowed-signers``, else the file ``.aispend.toml`` names (``[trust] allowed_signers``),
-    else ``.aispend/allowed_signers``, else git's ``gpg.ssh.allowedSignersFile``."""
-    candidates: list[Path] = []
-    if explicit is not None:
-        if not explicit.is_file():
-            raise AispendError(f"--allowed-signers {explicit}: no such file")
-        candidates.append(explicit)
-    else:
-        named = _policy_signers(repo)
-        if named is not None:
-            if not named.is_file():
-                raise AispendError(f".aispend.toml: [trust] allowed_signers names {named}, which does not exist")
-            candidates.append(named)
-        candidates.append(repo.worktree / ".aispend" / "allowed_signers")
-        configured = git.config(repo, "gpg.ssh.allowedSignersFile")
-        if configured:
-            p = Path(os.path.expanduser(configured))
-            candidates.append(p if p.is_absolute() else repo.worktree / p)
-    for path in candidates:
-        if path.is_file():
-            try:
-                text = path.read_text(encoding="utf-8", errors="replace")
-            except OSError as e:
-                raise AispendError(f"cannot read {path}: {e.strerror}") from None
-            signers, bad = keys.parse_allowed_signers(text)
-            fp = hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
-            return Trust(signers, str(path), [f"{path}:{n}: {why}" for n, why in bad], fp)
-    return Trust(None, None)
-
-
-def _policy_signers(repo: git.Repo) -> Path | None:
-    """The allowed-signers file ``.aispend.toml`` names, if any (read here, without the rest
-    of the policy, which ``aispend budget`` validates)."""
-    import tomllib
-
-    try:
-        data = tomllib.loads((repo.worktree / ".aispend.toml").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    trust = data.get("trust")
-    value = trust.get("allowed_signers") if isinstance(trust, dict) else None
-    return repo.worktree / value if isinstance(value, str) and value else None
 
 
 @dataclass
