@@ -4,8 +4,12 @@ Private keys are plain unencrypted OpenSSH key files, interchangeable with
 ``ssh-keygen``: a key made here can sign with ``ssh-keygen -Y sign`` and a key
 made by ``ssh-keygen -t ed25519 -N ''`` can sign here. Allowed-signers parsing
 follows ssh-keygen(1) ALLOWED SIGNERS closely enough that a file both accept
-means the same thing to both (except ``valid-after``/``valid-before``, which
-are accepted and ignored, and ``cert-authority`` lines, which are skipped).
+means the same thing to both, including the ``valid-after``/``valid-before``
+validity window (checked at a given moment, as ``ssh-keygen -Y verify
+-Overify-time=...`` does); only ``cert-authority`` lines are skipped.
+
+Parse problems are reported as fixed phrases, never with text from the file: the
+file may be chosen by whoever controls the repository.
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ import os
 import re
 import secrets
 import stat
+import time
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -55,11 +61,17 @@ class SigningKey:
 
 @dataclass(frozen=True)
 class AllowedSigner:
-    """One usable ``allowed_signers`` line. ``namespaces`` None means any namespace."""
+    """One usable ``allowed_signers`` line. ``namespaces`` None means any namespace.
+
+    ``valid_after``/``valid_before`` are the line's validity window in seconds since the
+    epoch, both ends inclusive (None: no limit on that side).
+    """
 
     principals: tuple[str, ...]
     namespaces: tuple[str, ...] | None
     public_line: str
+    valid_after: int | None = None
+    valid_before: int | None = None
 
 
 # --------------------------------------------------------------------- key files
@@ -297,6 +309,56 @@ def _split_options(field: str) -> list[str]:
     return out
 
 
+# White space as C's isspace() sees it: what glibc strptime() skips before a number.
+_C_SPACE = " \t\n\v\f\r"
+# YYYYMMDDHHMMSS fields: (start, end, lowest, highest), the ranges glibc strptime() takes
+# for %Y %m %d %H %M %S (seconds up to 61, for leap seconds).
+_TIME_FIELDS = ((0, 4, 0, 9999), (4, 6, 1, 12), (6, 8, 1, 31), (8, 10, 0, 23), (10, 12, 0, 59), (12, 14, 0, 61))
+_EPOCH_ORDINAL = 719163  # date(1970, 1, 1).toordinal()
+
+
+def _parse_absolute_time(value: str) -> int | None:
+    """Seconds since the epoch as OpenSSH's parse_absolute_time() (misc.c, glibc) reads
+    ``value``, or None where it fails (which makes ssh-keygen reject the whole line).
+
+    ``YYYYMMDD``, ``YYYYMMDDHHMM`` or ``YYYYMMDDHHMMSS``, optionally followed by ``Z`` or
+    ``UTC`` (any case) for UTC; otherwise local time (TZ) by mktime() with tm_isdst 0, so
+    during summer time the zone's *standard* offset applies, as in ssh-keygen. Each field
+    is a strptime() number: leading white space skipped, then only digits (so ``2024 1 1``
+    passes). Overflows are normalised as timegm()/mktime() do (``20240231`` is 2 March).
+    A time at or before the epoch fails (ssh treats 0 as "no limit", so rejects it).
+    """
+    if not value.isascii():  # C compares bytes: any non-ASCII byte is neither digit nor space
+        return None
+    n, utc = len(value), False
+    if n > 1 and value[-1] in "zZ":
+        n, utc = n - 1, True
+    elif n > 3 and value[n - 3 :].upper() == "UTC":
+        n, utc = n - 3, True
+    if n not in (8, 12, 14):
+        return None
+    fields = [0, 1, 1, 0, 0, 0]
+    for i, (start, end, lowest, highest) in enumerate(_TIME_FIELDS):
+        if end > n:
+            break  # absent fields stay 0 (ssh memsets the struct tm)
+        digits = value[start:end].lstrip(_C_SPACE)
+        if not digits or any(c not in "0123456789" for c in digits) or not lowest <= int(digits) <= highest:
+            return None
+        fields[i] = int(digits)
+    year, month, day, hour, minute, second = fields
+    if utc:
+        if year < 1:  # date() cannot hold year 0, which is long before the epoch anyway
+            return None
+        days = date(year, month, 1).toordinal() - _EPOCH_ORDINAL + day - 1
+        when = ((days * 24 + hour) * 60 + minute) * 60 + second
+    else:
+        try:
+            when = int(time.mktime((year, month, day, hour, minute, second, 0, 1, 0)))
+        except (OverflowError, ValueError):
+            return None
+    return when if when > 0 else None
+
+
 def _parse_signer_line(line: str) -> AllowedSigner | None:
     """One non-comment line; None for a ``cert-authority`` line; ValueError(reason) if malformed."""
     first, rest = _next_field(line)
@@ -310,24 +372,39 @@ def _parse_signer_line(line: str) -> AllowedSigner | None:
     if any(not p for p in principals):
         raise ValueError("empty principal")
     namespaces: tuple[str, ...] | None = None
+    window: dict[str, int] = {}  # "valid-after"/"valid-before" -> seconds since the epoch
     cert_authority = False
     field, rest = _next_field(rest)
     if not _is_key_type(field):
+        # Every reason below is a fixed phrase: the file's text never reaches a message.
         for opt in _split_options(field):
             name, eq, value = opt.partition("=")
             name = name.lower()  # ssh matches option names case-insensitively
             if name == "cert-authority" and not eq:
                 cert_authority = True
                 continue
-            if name not in ("namespaces", "valid-after", "valid-before") or not eq:
-                raise ValueError(f"unknown option {opt[:40]!r}")
-            if len(value) < 2 or value[0] != '"' or value[-1] != '"' or '"' in value[1:-1]:
-                raise ValueError(f"option {name} needs a quoted value")
-            if name == "namespaces":
+            quoted = len(value) >= 2 and value[0] == '"' and value[-1] == '"' and '"' not in value[1:-1]
+            if name == "namespaces" and eq:
+                if not quoted:
+                    raise ValueError("option namespaces needs a quoted value")
                 if namespaces is not None:
                     raise ValueError('multiple "namespaces" options')
                 namespaces = tuple(value[1:-1].split(","))
-            # valid-after / valid-before: accepted and ignored (see the module docstring).
+            elif name in ("valid-after", "valid-before") and eq:
+                option = "valid-after" if name == "valid-after" else "valid-before"  # not the file's text
+                if not quoted:
+                    raise ValueError(f"option {option} needs a quoted time")
+                if option in window:
+                    raise ValueError(f'multiple "{option}" options')
+                when = _parse_absolute_time(value[1:-1])
+                if when is None:
+                    raise ValueError(f"invalid {option} time")
+                window[option] = when
+            else:
+                raise ValueError("unknown option")
+        # ssh rejects an empty window, including valid-before == valid-after.
+        if "valid-after" in window and "valid-before" in window and window["valid-before"] <= window["valid-after"]:
+            raise ValueError("valid-before is not after valid-after")
         if not rest:
             raise ValueError("missing key")
         field, rest = _next_field(rest)
@@ -343,7 +420,9 @@ def _parse_signer_line(line: str) -> AllowedSigner | None:
         raise ValueError("invalid key")
     if cert_authority:
         return None  # aispend does not do SSH certificates
-    return AllowedSigner(principals, namespaces, f"{field} {parts[0]}")
+    return AllowedSigner(
+        principals, namespaces, f"{field} {parts[0]}", window.get("valid-after"), window.get("valid-before")
+    )
 
 
 def parse_allowed_signers(text: str) -> tuple[list[AllowedSigner], list[tuple[int, str]]]:
@@ -369,17 +448,27 @@ def parse_allowed_signers(text: str) -> tuple[list[AllowedSigner], list[tuple[in
 
 
 def signer_allowed(
-    signers: list[AllowedSigner], principal: str, public_line: str, namespace: str = NAMESPACE
+    signers: list[AllowedSigner],
+    principal: str,
+    public_line: str,
+    namespace: str = NAMESPACE,
+    when_s: int | None = None,
 ) -> bool:
-    """Whether some signer line trusts ``public_line`` for ``principal`` in ``namespace``.
+    """Whether some signer line trusts ``public_line`` for ``principal`` in ``namespace``
+    at ``when_s`` (seconds since the epoch; None: now, as ssh-keygen without verify-time).
 
     Principals and namespaces match as ssh's pattern lists (``*``, ``?``, and a matching
-    ``!pattern`` vetoes the line); keys compare by type and base64, ignoring comments.
+    ``!pattern`` vetoes the line); keys compare by type and base64, ignoring comments. A
+    line counts only inside its validity window, both ends inclusive, as ``ssh-keygen -Y
+    verify -Overify-time=...`` decides.
     """
+    at = int(time.time()) if when_s is None else when_s
     key = tuple(public_line.split()[:2])
     return any(
         tuple(s.public_line.split()[:2]) == key
         and _match_list(principal, s.principals)
         and (s.namespaces is None or _match_list(namespace, s.namespaces))
+        and (s.valid_after is None or at >= s.valid_after)
+        and (s.valid_before is None or at <= s.valid_before)
         for s in signers
     )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import stat
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -254,6 +256,17 @@ def test_allowed_signers_line() -> None:
             allowed_signers_line(bad, PUB_LINE)
 
 
+@pytest.fixture
+def tz_utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Local time is UTC for the test (for times written without ``Z``)."""
+    monkeypatch.setenv("TZ", "UTC0")
+    time.tzset()
+    yield
+    monkeypatch.undo()  # restore TZ before re-reading it, not after
+    time.tzset()
+
+
+@pytest.mark.usefixtures("tz_utc")
 def test_parse_allowed_signers() -> None:
     text = f"""\
 # a comment
@@ -279,14 +292,14 @@ empty@example.com, {PUB_LINE}
     assert signers == [
         AllowedSigner(("alice@example.com",), None, PUB_LINE),
         AllowedSigner(("*@example.com", "!mallory@example.com"), ("git", "aispend-*"), OTHER_LINE),
-        AllowedSigner(("bob@example.com",), ("aispend-receipt",), OTHER_LINE),
+        AllowedSigner(("bob@example.com",), ("aispend-receipt",), OTHER_LINE, 1704067200, 1893456000),
         AllowedSigner(("Jane Doe",), None, PUB_LINE),
     ]
     assert problems == [
-        (5, "unknown option 'cert-authority-not'"),
+        (5, "unknown option"),
         (10, "missing key"),
         (11, "missing key"),
-        (12, "unknown option 'frobnicate'"),
+        (12, "unknown option"),
         (13, "option namespaces needs a quoted value"),
         (14, 'multiple "namespaces" options'),
         (15, "invalid key"),
@@ -299,6 +312,150 @@ empty@example.com, {PUB_LINE}
 def test_parse_empty() -> None:
     assert parse_allowed_signers("") == ([], [])
     assert parse_allowed_signers("\n# only comments\n   \n") == ([], [])
+
+
+@pytest.mark.usefixtures("tz_utc")
+@pytest.mark.parametrize(
+    ("options", "after", "before"),
+    [
+        ('valid-after="20240315"', 1710460800, None),
+        ('valid-after="20240315Z"', 1710460800, None),
+        ('valid-after="20240315z"', 1710460800, None),
+        ('valid-after="20240315UTC"', 1710460800, None),
+        ('valid-before="202403151230Z"', None, 1710505800),
+        ('valid-before="20240315123045Z"', None, 1710505845),
+        ('Valid-Before="20240315123045Z"', None, 1710505845),  # option names ignore case
+        ('valid-after="20240231Z"', 1709337600, None),  # normalised like timegm(): 2 March
+        ('valid-after="20240315000060Z"', 1710460860, None),  # strptime allows seconds 60, 61
+        ('valid-after="2024 3 5Z"', 1709596800, None),  # strptime skips space before a number
+        ('valid-after="19700101000001Z"', 1, None),
+        ('valid-after="20240101Z",valid-before="20240101000001Z"', 1704067200, 1704067201),
+        ('namespaces="x",valid-before="20300101Z",valid-after="20240101Z"', 1704067200, 1893456000),
+    ],
+)
+def test_parse_validity_window(options: str, after: int | None, before: int | None) -> None:
+    signers, problems = parse_allowed_signers(f"a@x {options} {PUB_LINE}\n")
+    assert problems == []
+    assert (signers[0].valid_after, signers[0].valid_before) == (after, before)
+
+
+def test_parse_validity_uses_local_time_with_standard_offset(monkeypatch: pytest.MonkeyPatch) -> None:
+    # As ssh-keygen's mktime() with tm_isdst 0: in summer the zone's standard offset
+    # (+1 for Central Europe), not summer time (+2).
+    monkeypatch.setenv("TZ", "CET-1CEST,M3.5.0,M10.5.0/3")
+    time.tzset()
+    try:
+        text = f'a@x valid-after="20240115",valid-before="202407011200" {PUB_LINE}\n'
+        signers, problems = parse_allowed_signers(text)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert problems == []
+    assert (signers[0].valid_after, signers[0].valid_before) == (1705273200, 1719831600)
+
+
+@pytest.mark.usefixtures("tz_utc")
+@pytest.mark.parametrize(
+    ("options", "reason"),
+    [
+        ('valid-after="2024031"', "invalid valid-after time"),
+        ('valid-after=""', "invalid valid-after time"),
+        ('valid-after="20240315ZZ"', "invalid valid-after time"),
+        ('valid-after="20241301Z"', "invalid valid-after time"),
+        ('valid-after="20240100Z"', "invalid valid-after time"),
+        ('valid-after="20240101240000Z"', "invalid valid-after time"),
+        ('valid-after="20240101000062Z"', "invalid valid-after time"),
+        ('valid-after="2024+3+5Z"', "invalid valid-after time"),
+        ('valid-after="20240 01Z"', "invalid valid-after time"),  # space after a digit
+        ('valid-after="2024031\u0665Z"', "invalid valid-after time"),  # a non-ASCII digit
+        ('valid-after="19700101Z"', "invalid valid-after time"),  # 0: ssh's "no limit"
+        ('valid-after="19700101"', "invalid valid-after time"),  # 0 in UTC too
+        ('valid-before="19691231Z"', "invalid valid-before time"),
+        ('valid-before="00000101Z"', "invalid valid-before time"),
+        ("valid-before=20240315Z", "option valid-before needs a quoted time"),
+        ("valid-before", "unknown option"),
+        ('valid-after="20240315Z",valid-after="20240316Z"', 'multiple "valid-after" options'),
+        ('valid-before="20240315Z",VALID-BEFORE="20240316Z"', 'multiple "valid-before" options'),
+        ('valid-after="20240315Z",valid-before="20240315Z"', "valid-before is not after valid-after"),
+        ('valid-before="20240314Z",valid-after="20240315Z"', "valid-before is not after valid-after"),
+        ('cert-authority,valid-after="x"', "invalid valid-after time"),
+    ],
+)
+def test_parse_bad_validity(options: str, reason: str) -> None:
+    assert parse_allowed_signers(f"a@x {options} {PUB_LINE}\n") == ([], [(1, reason)])
+
+
+MARKER = "Zq9Marker"  # mixed case: an option name is lower-cased before use
+KNOWN_REASONS = {
+    "missing key", "missing key data", "empty principal", "bad quoting in principals", "unterminated quote",
+    "unknown option", "invalid key", "option namespaces needs a quoted value", 'multiple "namespaces" options',
+    "option valid-after needs a quoted time", "option valid-before needs a quoted time",
+    "invalid valid-after time", "invalid valid-before time",
+    'multiple "valid-after" options', 'multiple "valid-before" options', "valid-before is not after valid-after",
+}
+
+
+def test_problems_never_echo_the_file() -> None:
+    m, key = MARKER, PUB_LINE
+    lines = [
+        f"{m}@x frobnicate{m} {key}",
+        f'a@x {m}="x" {key}',
+        f"a@x {m} {key}",
+        f"a@x {m},namespaces=\"x\" {key}",
+        f"a@x cert-authority={m} {key}",
+        f"a@x namespaces={m} {key}",
+        f'a@x namespaces="{m}",namespaces="{m}" {key}',
+        f'a@x valid-after="{m}" {key}',
+        f"a@x valid-after={m} {key}",
+        f'a@x valid-before="2024{m}" {key}',
+        f'a@x valid-before="{m}"{m} {key}',
+        f'a@x valid-after="20240101Z",valid-after="{m}" {key}',
+        f'a@x valid-after="20240102Z",valid-before="20240101Z",{m} {key}',
+        f"a@x ssh-ed25519 {m}",
+        f"a@x ssh-{m} {key.split()[1]}",
+        f"a@x ssh-rsa {key.split()[1]} {m}",
+        f'"{m} {key}',
+        f'"{m}"{m} {key}',
+        f"{m}",
+        f"{m}, {key}",
+        f'a@x namespaces="{m} {key}',
+    ]
+    signers, problems = parse_allowed_signers("\n".join(lines) + "\n")
+    assert signers == []
+    assert [n for n, _ in problems] == list(range(1, len(lines) + 1))  # every line is refused...
+    for _, reason in problems:  # ...with a fixed phrase
+        assert MARKER.lower() not in reason.lower()
+        assert reason in KNOWN_REASONS, reason
+
+
+@pytest.mark.parametrize(
+    ("when_s", "allowed"),
+    [(1704067199, False), (1704067200, True), (1735689600, True), (1735689601, False)],
+)
+def test_signer_allowed_inside_the_window_only(when_s: int, allowed: bool) -> None:
+    line = f'a@x valid-after="20240101Z",valid-before="20250101Z" {PUB_LINE}\n'
+    signers, _ = parse_allowed_signers(line)
+    assert signer_allowed(signers, "a@x", PUB_LINE, when_s=when_s) is allowed
+    assert signer_allowed(signers, "a@x", PUB_LINE, NAMESPACE, when_s) is allowed
+
+
+def test_signer_allowed_defaults_to_now() -> None:
+    expired, _ = parse_allowed_signers(f'a@x valid-before="20200101Z" {PUB_LINE}\n')
+    future, _ = parse_allowed_signers(f'a@x valid-after="29990101Z" {PUB_LINE}\n')
+    current, _ = parse_allowed_signers(f'a@x valid-after="20200101Z",valid-before="29990101Z" {PUB_LINE}\n')
+    assert not signer_allowed(expired, "a@x", PUB_LINE)
+    assert not signer_allowed(future, "a@x", PUB_LINE)
+    assert signer_allowed(current, "a@x", PUB_LINE)
+    assert signer_allowed(expired, "a@x", PUB_LINE, when_s=1500000000)
+
+
+def test_a_retired_line_does_not_hide_a_current_one() -> None:
+    text = f'a@x valid-before="20200101Z" {PUB_LINE}\na@x valid-after="20200101Z" {PUB_LINE}\n'
+    signers, problems = parse_allowed_signers(text)
+    assert problems == []
+    assert signer_allowed(signers, "a@x", PUB_LINE, when_s=1500000000)  # the first line
+    assert signer_allowed(signers, "a@x", PUB_LINE, when_s=1600000000)  # the second line
+    assert not signer_allowed(signers[:1], "a@x", PUB_LINE, when_s=1600000000)
 
 
 @pytest.mark.parametrize(
