@@ -2,7 +2,8 @@
 
 Made for someone who never used a terminal: the total first, then the calendar of
 daily spend, the model mix, the cost per commit over time, the top commits and the
-outliers. Every string from a receipt or a commit is escaped.
+outliers. Every string from a receipt or a commit is cleaned (no control, bidi or invisible
+character) and escaped (``_t``); cells are built from ``_t`` output or our own numbers only.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 from datetime import date, timedelta
 from html import escape
 from typing import Any
+
+from aispend.reports.render import clean, trust_warnings
 
 _GREENS = ("#ebedf0", "#9be9a8", "#40c463", "#30a14e", "#216e39")
 
@@ -27,18 +30,23 @@ td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 """
 
 
+def _t(value: object) -> str:
+    """Text from a note or a commit for HTML: cleaned as for a terminal, then escaped, quotes too."""
+    return escape(clean(str(value)), quote=True)
+
+
 def _money(v: float) -> str:
     return f"${v:,.2f}" if v >= 0.01 or v == 0 else f"${v:,.4f}"
 
 
 def render_html(rep: dict[str, Any]) -> str:
     t = rep["totals"]
-    title = f"AI spend {escape(rep['since'] or 'from the start')} to {escape(rep['until'] or 'today')}"
+    title = f"AI spend {_t(rep['since'] or 'from the start')} to {_t(rep['until'] or 'today')}"
     parts = [
         "<!doctype html><html lang=en><head><meta charset=utf-8>",
         f"<title>{title}</title><style>{_CSS}</style></head><body>",
         f"<h1>{title}: {_money(t['cost_usd'])}</h1>",
-        f"<div class=sub>commits: {escape(rep['range'])} · time zone {escape(rep['tz'])} · from the signed receipts in the notes</div>",
+        f"<div class=sub>commits: {_t(rep['range'])} · time zone {_t(rep['tz'])} · from the signed receipts in the notes</div>",
         "<div class=cards>",
         _card("total spend", _money(t["cost_usd"])),
         _card("commits with a receipt", f"{t['commits_with_receipts']:,} of {t['commits']:,}"),
@@ -48,19 +56,19 @@ def render_html(rep: dict[str, Any]) -> str:
         _card("tokens", f"{t['total_tokens']:,}"),
         "</div>",
     ]
-    if t["failed_receipts"]:
-        parts.append(f"<div class=warn>{t['failed_receipts']} receipt(s) failed verification (run <code>aispend verify</code>).</div>")
+    # Signers not checked, receipts left out or failing: said before any number is read.
+    parts[2:2] = [f"<div class=warn>{_t(w)}</div>" for w in trust_warnings(rep)]
     trend = rep.get("trend")
     if trend and trend["change"] is not None:
         parts.append(
-            f"<p>Previous period ({escape(trend['previous_since'])} to {escape(trend['previous_until'])}): "
+            f"<p>Previous period ({_t(trend['previous_since'])} to {_t(trend['previous_until'])}): "
             f"{_money(trend['previous_cost_usd'])}, change {100 * trend['change']:+.0f}%.</p>"
         )
     parts += ["<h2>Daily spend</h2>", _calendar(rep)]
     if t["models"]:
         parts += ["<h2>Model mix</h2>", _table(
             [],
-            [[escape(m["model"]), _money(m["cost_usd"]), f"{100 * m['share']:.0f}%",
+            [[_t(m["model"]), _money(m["cost_usd"]), f"{100 * m['share']:.0f}%",
               f"<div class=bar style='width:{max(1, round(300 * m['share']))}px'></div>"] for m in t["models"]],
             numeric={1, 2},
         )]
@@ -69,21 +77,21 @@ def render_html(rep: dict[str, Any]) -> str:
     if rep["top_commits"]:
         parts += ["<h2>Top commits</h2>", _table(
             ["commit", "day", "author", "subject", "cost"],
-            [[f"<code>{escape(c['commit'][:12])}</code>", escape(c["day"]), escape(c["author"]), escape(c["subject"][:80]),
+            [[f"<code>{_t(c['commit'][:12])}</code>", _t(c["day"]), _t(c["author"]), _t(c["subject"][:80]),
               _money(c["cost_usd"])] for c in rep["top_commits"]],
             numeric={4},
         )]
     if rep["outliers"]:
         parts += ["<h2>Outliers</h2><p>Commits costing more than 8 times the median commit.</p>", _table(
             [],
-            [[f"<code>{escape(o['commit'][:12])}</code>", escape(o["author"]), escape(o["subject"][:80]), _money(o["cost_usd"]),
+            [[f"<code>{_t(o['commit'][:12])}</code>", _t(o["author"]), _t(o["subject"][:80]), _money(o["cost_usd"]),
               f"{o['times_median']}x"] for o in rep["outliers"]],
             numeric={3, 4},
         )]
     if rep["rows"]:
-        parts += [f"<h2>By {escape(rep['group_by'])}</h2>", _table(
-            [escape(rep["group_by"]), "commits", "cost", "tokens"],
-            [[escape(str(r["key"])), f"{r['commits']:,}", _money(r["cost_usd"]), f"{r['total_tokens']:,}"] for r in rep["rows"]],
+        parts += [f"<h2>By {_t(rep['group_by'])}</h2>", _table(
+            [_t(rep["group_by"]), "commits", "cost", "tokens"],
+            [[_t(str(r["key"])), f"{r['commits']:,}", _money(r["cost_usd"]), f"{r['total_tokens']:,}"] for r in rep["rows"]],
             numeric={1, 2, 3},
         )]
     parts.append("</body></html>\n")
@@ -103,7 +111,7 @@ def _table(head: list[str], rows: list[list[str]], numeric: set[int]) -> str:
 
 
 def _card(label: str, value: str) -> str:
-    return f"<div class=card>{escape(label)}<b>{escape(value)}</b></div>"
+    return f"<div class=card>{_t(label)}<b>{_t(value)}</b></div>"
 
 
 def _calendar(rep: dict[str, Any]) -> str:
@@ -151,14 +159,14 @@ def _trend_svg(daily: list[dict[str, Any]]) -> str:
     ]
     line = " ".join(f"{x:.1f},{y:.1f}" for x, y in xy)
     dots = "".join(
-        f"<circle cx='{x:.1f}' cy='{y:.1f}' r='3' fill='#30a14e'><title>{escape(day)}: {_money(v)} per commit</title></circle>"
+        f"<circle cx='{x:.1f}' cy='{y:.1f}' r='3' fill='#30a14e'><title>{_t(day)}: {_money(v)} per commit</title></circle>"
         for (x, y), (day, v) in zip(xy, points)
     )
     return (
         f"<svg xmlns='http://www.w3.org/2000/svg' width='{w}' height='{h}' role=img>"
         f"<line x1='{pad}' y1='{h - pad}' x2='{w - pad}' y2='{h - pad}' stroke='#d1d9e0'/>"
         f"<text x='{pad}' y='14' font-size='11' fill='#59636e'>max {_money(top)} per commit</text>"
-        f"<text x='{pad}' y='{h - 8}' font-size='11' fill='#59636e'>{escape(points[0][0])}</text>"
-        f"<text x='{w - pad}' y='{h - 8}' font-size='11' fill='#59636e' text-anchor='end'>{escape(points[-1][0])}</text>"
+        f"<text x='{pad}' y='{h - 8}' font-size='11' fill='#59636e'>{_t(points[0][0])}</text>"
+        f"<text x='{w - pad}' y='{h - 8}' font-size='11' fill='#59636e' text-anchor='end'>{_t(points[-1][0])}</text>"
         f"<polyline fill='none' stroke='#30a14e' stroke-width='2' points='{line}'/>{dots}</svg>"
     )
