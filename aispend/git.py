@@ -158,14 +158,117 @@ def read_note(repo: Repo, sha: str, ref: str = NOTES_REF) -> str | None:
     return p.stdout.decode("utf-8", "replace")
 
 
-def log_with_notes(repo: Repo, revs: Sequence[str], ref: str = NOTES_REF) -> Iterator[tuple[str, str, str, int, str, str]]:
-    """``(commit, tree, author email, committer time, subject, note)`` for every commit of
-    ``git log REVS`` (one process for all)."""
-    out = run(["log", f"--notes={ref}", "--format=%x1e%H %T %ct%x00%ae%x00%s%x00%N", *revs, "--"], repo.worktree)
-    for rec in out.split("\x1e")[1:]:
-        head, author, subject, note = (rec.split("\x00", 3) + ["", "", ""])[:4]
-        sha, tree, when = (head.split() + ["", "", "0"])[:3]
-        yield sha, tree, author, int(when) if when.isdigit() else 0, subject, note
+@dataclass(frozen=True)
+class LoggedCommit:
+    """A commit of a range as reports need it, read byte-safely (``cat-file --batch``)."""
+
+    sha: str
+    tree: str
+    parents: tuple[str, ...]
+    author_email: str
+    committed_s: int
+    subject: str
+
+
+def _hex(s: str) -> bool:
+    return len(s) in (40, 64) and all(c in "0123456789abcdef" for c in s)
+
+
+def cat_objects(repo: Repo, shas: Sequence[str]) -> dict[str, bytes]:
+    """The raw content of each object (one ``git cat-file --batch``); missing ones are left out.
+
+    Length-prefixed, so no byte of an object (a note, a commit message) can be read as a
+    separator: the reader every notes command uses.
+    """
+    if not shas:
+        return {}
+    p = subprocess.run(
+        ["git", "cat-file", "--batch"], cwd=repo.worktree, input="".join(f"{s}\n" for s in shas).encode("ascii"),
+        capture_output=True, check=False,
+    )
+    if p.returncode != 0:
+        raise GitError(f"git cat-file: {p.stderr.decode('utf-8', 'replace').strip() or p.returncode}")
+    out: dict[str, bytes] = {}
+    data, pos = p.stdout, 0
+    while pos < len(data):
+        nl = data.index(b"\n", pos)
+        head = data[pos:nl].decode("ascii", "replace").split()
+        pos = nl + 1
+        if len(head) == 2 and head[1] == "missing":
+            continue
+        if len(head) != 3 or not head[2].isdigit():
+            raise GitError(f"git cat-file: unexpected output {head[:3]!r}")
+        size = int(head[2])
+        out[head[0]] = data[pos : pos + size]
+        pos += size + 1  # the object, then a newline
+    return out
+
+
+def note_blobs(repo: Repo, ref: str = NOTES_REF) -> dict[str, str]:
+    """Every note of ``ref``: annotated object -> note blob (empty when the ref does not exist)."""
+    p = subprocess.run(["git", "notes", f"--ref={ref}", "list"], cwd=repo.worktree, capture_output=True, check=False)
+    out: dict[str, str] = {}
+    for row in p.stdout.decode("ascii", "replace").splitlines():
+        blob, _, obj = row.partition(" ")
+        if _hex(blob) and _hex(obj):
+            out[obj] = blob
+    return out
+
+
+def read_notes(repo: Repo, shas: Sequence[str], ref: str = NOTES_REF) -> dict[str, bytes]:
+    """The raw note of each of ``shas`` that has one (two processes, whatever the count)."""
+    if len(shas) == 1:  # one note (the hooks): ask for it alone, not for the list of all
+        p = subprocess.run(["git", "notes", f"--ref={ref}", "list", shas[0]], cwd=repo.worktree, capture_output=True, check=False)
+        blob = p.stdout.decode("ascii", "replace").strip()
+        wanted = {shas[0]: blob} if p.returncode == 0 and _hex(blob) else {}
+    else:
+        blobs = note_blobs(repo, ref)
+        wanted = {s: blobs[s] for s in shas if s in blobs}
+    content = cat_objects(repo, sorted(set(wanted.values())))
+    return {s: content[b] for s, b in wanted.items() if b in content}
+
+
+def _parse_commit(sha: str, raw: bytes) -> LoggedCommit:
+    head, _, message = raw.partition(b"\n\n")
+    tree, parents, author, when = "", [], "", 0
+    for line in head.split(b"\n"):
+        key, _, value = line.partition(b" ")
+        if key == b"tree":
+            tree = value.decode("ascii", "replace")
+        elif key == b"parent":
+            parents.append(value.decode("ascii", "replace"))
+        elif key == b"author":
+            lt, gt = value.find(b"<"), value.find(b">")
+            author = value[lt + 1 : gt].decode("utf-8", "replace") if 0 <= lt < gt else ""
+        elif key == b"committer":
+            fields = value.rsplit(b" ", 2)
+            when = int(fields[-2]) if len(fields) == 3 and fields[-2].isdigit() else 0
+    # git's %s: the first paragraph, its lines joined by spaces.
+    first = message.split(b"\n\n", 1)[0].strip()
+    subject = " ".join(x.strip() for x in first.decode("utf-8", "replace").splitlines())
+    return LoggedCommit(sha, tree, tuple(parents), author, when, subject)
+
+
+def log_commits(repo: Repo, revs: Sequence[str]) -> list[LoggedCommit]:
+    """Every commit of ``git rev-list REVS`` (newest first), read byte-safely."""
+    shas = [s for s in run(["rev-list", *revs, "--"], repo.worktree).split() if _hex(s)]
+    objects = cat_objects(repo, shas)
+    return [_parse_commit(s, objects[s]) for s in shas if s in objects]
+
+
+def notes_state(repo: Repo, ref: str = NOTES_REF) -> str:
+    """``ok``; ``absent`` (no local receipts, but a remote that may have some); ``behind`` (a
+    remote's receipts, as last fetched, are not all merged here); ``none`` (no notes, no remote)."""
+    local = ok(["rev-parse", "-q", "--verify", f"{ref}^{{commit}}"], repo.worktree)
+    tracking = (ok(["for-each-ref", "--format=%(objectname)", "refs/notes/remotes/*/aispend"], repo.worktree) or "").split()
+    if not local:
+        if tracking or (ok(["remote"], repo.worktree) or "").strip():
+            return "absent"
+        return "none"
+    for t in tracking:
+        if proc(["merge-base", "--is-ancestor", t, local], repo.worktree).returncode != 0:
+            return "behind"
+    return "ok"
 
 
 def append_note_line(repo: Repo, sha: str, line: str, ref: str = NOTES_REF, attempts: int = 20) -> None:
@@ -187,12 +290,16 @@ def append_note_line(repo: Repo, sha: str, line: str, ref: str = NOTES_REF, atte
                 repo.git("update-ref", scratch, old)
             else:
                 repo.git("update-ref", "-d", scratch, check=False)
-            current = read_note(repo, sha, scratch) or ""
-            lines = [x for x in current.splitlines() if x.strip()]
-            if line in lines:
+            current = read_notes(repo, [sha], scratch).get(sha, b"") if old else b""
+            # Bytes, split on newlines only: other writers' lines stay exactly as they are.
+            lines = [x for x in current.split(b"\n") if x]
+            mine = line.encode("utf-8")
+            if mine in lines:
                 return  # already there: appending twice changes nothing
-            body = "\n".join([*lines, line]) + "\n"
-            repo.git("notes", f"--ref={scratch}", "add", "-f", "-F", "-", sha, input=body.encode("utf-8"))
+            body = b"\n".join([*lines, mine]) + b"\n"
+            # -C BLOB takes the blob as it is (git notes add -F would clean other lines' whitespace).
+            blob = repo.git("hash-object", "-w", "--stdin", input=body).strip()
+            repo.git("notes", f"--ref={scratch}", "add", "-f", "-C", blob, sha)
             new = repo.git("rev-parse", scratch).strip()
             swap = proc(["update-ref", ref, new, old or ZERO], repo.worktree)
             if swap.returncode == 0:

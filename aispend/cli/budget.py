@@ -36,7 +36,10 @@ def budget(
 def render(res: dict[str, Any], configured: bool) -> str:
     from aispend.reports.render import clean
 
-    out = [f"budgets for {res['period']}:" if res["budgets"] else "no budgets (add them to .aispend.toml: docs/budgets.md)"]
+    out = []
+    if not res["trust"]["signers_checked"]:
+        out.append("WARNING: no allowed-signers list: signers were not checked, so no receipt counts toward a budget")
+    out.append(f"budgets for {res['period']}:" if res["budgets"] else "no budgets (add them to .aispend.toml: docs/budgets.md)")
     for b in res["budgets"]:
         share = 100 * b["spent_usd"] / b["monthly_usd"]
         mark = {"ok": "ok  ", "soft": "SOFT", "hard": "HARD"}[b["status"]]

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
 from aispend import git
 from aispend.errors import AispendError
 from aispend.text import counted
+
+if TYPE_CHECKING:
+    from aispend.receipts.trust import Trust
 
 
 def carry(
@@ -18,10 +21,12 @@ def carry(
     match: Optional[str] = typer.Option(None, "--match", metavar="RANGE", help="Rebase merge: each commit of RANGE carries the receipts of the commit of COMMITS with the same patch (git patch-id)."),
     key: Optional[Path] = typer.Option(None, "--key", metavar="FILE", help="Sign with this unencrypted ed25519 SSH key (a CI key) instead of this machine's."),
     principal: Optional[str] = typer.Option(None, "--principal", metavar="EMAIL", help="Who signs (default: git's user.email)."),
+    allowed_signers: Optional[Path] = typer.Option(None, "--allowed-signers", metavar="FILE", help="Trusted signers (default: the repository's list); only receipts they signed are carried."),
 ) -> None:
     """Give merged commits receipts that carry those of the branch's commits (run after a forge merge)."""
     from aispend.index import db
     from aispend.notes.carry import carry_onto, patch_ids
+    from aispend.receipts.trust import load_trust
 
     if (onto is None) == (match is None):
         raise AispendError("say how the branch was merged: --onto COMMIT (squash) or --match RANGE (rebase)")
@@ -30,13 +35,15 @@ def carry(
     if not who:
         raise AispendError("no signer: pass --principal EMAIL or set git's user.email")
     olds = _expand(repo, commits)
+    trust = load_trust(repo, allowed_signers)
+    left: list[str] = []
     conn = db.connect()
     try:
         if onto is not None:
-            written, n = carry_onto(conn, repo, onto, olds, who, key)
+            written, n = carry_onto(conn, repo, onto, olds, who, trust, key, left.append)
             target = git.read_commit(repo, onto).sha
             if written is None:
-                typer.echo(f"{target[:12]}: nothing to carry ({counted(len(olds), 'commit')}, none with a valid receipt)")
+                typer.echo(f"{target[:12]}: nothing to carry ({counted(len(olds), 'commit')}, none with a receipt that counts here)")
             else:
                 typer.echo(f"{target[:12]}: carries {counted(n, 'receipt')} of {counted(len(olds), 'commit')}")
             return
@@ -48,7 +55,7 @@ def carry(
             old = old_by_patch.get(pid)
             if old is None or old == new:
                 continue
-            written, n = carry_onto(conn, repo, new, [old], who, key)
+            written, n = carry_onto(conn, repo, new, [old], who, trust, key, left.append)
             if written is not None:
                 done += 1
                 typer.echo(f"{new[:12]}: carries {counted(n, 'receipt')} of {old[:12]}")
@@ -56,6 +63,19 @@ def carry(
             typer.echo("nothing to carry: no commit of the range has the patch of a commit with a receipt")
     finally:
         conn.close()
+        _left_behind(left, trust)
+
+
+def _left_behind(left: list[str], trust: "Trust") -> None:
+    """Say what was not carried, and why (untrusted spend never becomes trusted)."""
+    from aispend.reports.render import clean
+
+    if left:
+        typer.echo(f"left behind {counted(len(left), 'receipt')} that do not count here:")
+        for why in left[:20]:
+            typer.echo(f"  {clean(why)}")
+    if not trust.checked:
+        typer.echo("no allowed-signers list: only receipts signed by this key can be carried (docs/security.md)")
 
 
 def _expand(repo: "git.Repo", revs: list[str]) -> list[str]:

@@ -13,7 +13,7 @@ import typer
 from aispend.errors import AispendError
 
 COLUMNS = (
-    "commit", "author", "committed_at", "receipt", "status", "carried", "tool", "session", "model",
+    "commit", "author", "committed_at", "receipt", "status", "counted", "carried", "tool", "session", "model",
     "requests", "input_tokens", "output_tokens", "cache_creation_tokens", "cache_read_tokens",
     "reasoning_tokens", "total_tokens", "unpriced_tokens", "cost_usd",
 )
@@ -36,12 +36,16 @@ def export(
     repo = git.find_repo()
     rows = export_rows(repo, list(git.ALL_COMMITS) if all_refs else (revs or ["HEAD"]), load_trust(repo, allowed_signers))
     if fmt == "jsonl":
-        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+        # Exact data, non-ASCII escaped: no control or bidi character from a note reaches a terminal raw.
+        text = "".join(json.dumps(r, ensure_ascii=True) + "\n" for r in rows)
     else:
+        from aispend.reports.render import csv_cell
+
         buf = io.StringIO()
         w = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
         w.writeheader()
-        w.writerows(rows)
+        # Every cell through csv_cell: cleaned, formulas kept as text, booleans as true/false.
+        w.writerows({k: csv_cell(v) for k, v in r.items()} for r in rows)
         text = buf.getvalue()
     if output is None:
         typer.echo(text, nl=False)

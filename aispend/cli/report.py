@@ -9,6 +9,7 @@ from typing import Any, Optional
 import typer
 
 from aispend.errors import AispendError
+from aispend.text import counted
 
 FORMATS = ("table", "json", "csv", "md", "html")
 
@@ -22,7 +23,7 @@ def report(
     until: Optional[str] = typer.Option(None, "--until", metavar="DATE|SPAN", help="Last day, inclusive."),
     by: str = typer.Option("author", "--by", metavar="GROUP", help="Group rows by author, model, tool, day, week, month, commit, session or branch."),
     author: Optional[str] = typer.Option(None, "--author", metavar="EMAIL", help="Only this author's commits."),
-    verified_only: bool = typer.Option(False, "--verified-only", help="Leave out receipts that fail verification (else counted, and flagged)."),
+    verified_only: bool = typer.Option(False, "--verified-only", help="Kept for scripts: only trusted, valid receipts ever count (the default)."),
     unshipped: bool = typer.Option(False, "--unshipped", help="From the local index: what was spent in this repository's worktrees on code the default branch (or --branch) does not carry."),
     fmt: str = typer.Option("table", "--format", metavar="FORMAT", help="table, json, csv, md, or html (one self-contained page)."),
     output: Optional[Path] = typer.Option(None, "--output", metavar="FILE", help="Write the report here instead of printing it."),
@@ -40,7 +41,7 @@ def report(
     if fmt not in FORMATS:
         raise AispendError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
     if unshipped:
-        _unshipped(branch, since, until, tz, fmt)
+        _unshipped(branch, since, until, tz, fmt, allowed_signers)
         return
     if sum(bool(x) for x in (revs, all_refs, branch)) > 1:
         raise AispendError("give one of RANGE, --all or --branch")
@@ -65,17 +66,19 @@ def report(
         typer.echo(text, nl=False)
 
 
-def _unshipped(branch: str | None, since: str | None, until: str | None, tz: str | None, fmt: str) -> None:
+def _unshipped(branch: str | None, since: str | None, until: str | None, tz: str | None, fmt: str, allowed_signers: Path | None) -> None:
     from aispend import git
     from aispend.cli.common import run_ingest
     from aispend.reports.render import clean
     from aispend.reports.timerange import day_range
+    from aispend.reports.receipts import load_trust
     from aispend.reports.unshipped import default_branch, unshipped
 
     repo = git.find_repo()
+    trust = load_trust(repo, allowed_signers)
     conn, _ = run_ingest(quiet=True)
     try:
-        res = unshipped(conn, repo, branch or default_branch(repo), day_range(since, until, tz))
+        res = unshipped(conn, repo, branch or default_branch(repo), day_range(since, until, tz), trust)
     finally:
         conn.close()
     if fmt == "json":
@@ -104,19 +107,15 @@ def _alerts(sources: list[Any], tz: str | None) -> list[dict[str, Any]]:
 
 def render(rep: dict[str, Any], fmt: str) -> str:
     if fmt == "json":
-        return json.dumps(rep, indent=2, ensure_ascii=False) + "\n"
+        # Exact data, but every non-ASCII character escaped: a C1 control or a bidi override
+        # from a note never reaches a terminal raw when someone cats the output.
+        return json.dumps(rep, indent=2, ensure_ascii=True) + "\n"
     cols = ["key", "commits", "cost_usd", "total_tokens", "input_tokens", "output_tokens",
             "cache_creation_tokens", "cache_read_tokens", "reasoning_tokens", "unpriced_tokens", "cache_hit_rate"]
     if fmt == "csv":
-        import csv
-        import io
+        from aispend.reports.render import csv_text
 
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(cols)
-        for r in rep["rows"]:
-            w.writerow([r[c] for c in cols])
-        return buf.getvalue()
+        return csv_text(cols, [[r[c] for c in cols] for r in rep["rows"]])
     if fmt == "md":
         return _markdown(rep)
     if fmt == "html":
@@ -133,27 +132,38 @@ def _clean(text: str) -> str:
 
 
 def _markdown(rep: dict[str, Any]) -> str:
-    """A short block for a pull-request comment: total, rows, per commit, per model, failures."""
+    """A short block for a pull-request comment: warnings first, then total, rows, per commit,
+    per model, alerts. Every value from a note or a commit goes through md_text, so it renders
+    as its text and nothing else (no link, image, HTML, mention, issue reference, table break)."""
+    import re
+
+    from aispend.reports.render import md_text, trust_warnings
+
     t = rep["totals"]
-    esc = lambda v: _clean(str(v)).replace("|", "\\|")  # noqa: E731
-    out = [
+
+    def commit(sha: object) -> str:
+        s = str(sha)[:12]
+        return f"`{s}`" if re.fullmatch(r"[0-9a-f]{4,12}", s) else md_text(s)  # a code span only for hex
+
+    # Lead with what makes the numbers doubtful; a trailing backslash is a hard line break.
+    warnings = [f"> ⚠️ {md_text(w)}" for w in trust_warnings(rep)]
+    out = ["\\\n".join(warnings), ""] if warnings else []
+    out += [
         f"**AI spend: ${t['cost_usd']:,.2f}** over {t['commits_with_receipts']} of {t['commits']} commits"
         f" ({t['total_tokens']:,} tokens, cache-hit rate {100 * t['cache_hit_rate']:.0f}%)",
         "",
-        f"| {rep['group_by']} | commits | cost | tokens |",
+        f"| {md_text(rep['group_by'])} | commits | cost | tokens |",
         "|---|---:|---:|---:|",
     ]
-    out += [f"| {esc(r['key'])} | {r['commits']} | ${r['cost_usd']:,.2f} | {r['total_tokens']:,} |" for r in rep["rows"]]
+    out += [f"| {md_text(r['key'])} | {r['commits']} | ${r['cost_usd']:,.2f} | {r['total_tokens']:,} |" for r in rep["rows"]]
     if rep["top_commits"]:
         out += ["", "| commit | subject | cost |", "|---|---|---:|"]
-        out += [f"| `{c['commit'][:12]}` | {esc(c['subject'][:72])} | ${c['cost_usd']:,.2f} |" for c in rep["top_commits"]]
+        out += [f"| {commit(c['commit'])} | {md_text(str(c['subject'])[:72])} | ${c['cost_usd']:,.2f} |" for c in rep["top_commits"]]
     if t["models"]:
         out += ["", "| model | cost | share |", "|---|---:|---:|"]
-        out += [f"| {esc(m['model'])} | ${m['cost_usd']:,.2f} | {100 * m['share']:.0f}% |" for m in t["models"]]
-    if t["failed_receipts"]:
-        out += ["", f"⚠️ {t['failed_receipts']} receipt(s) failed verification (`aispend verify`)"]
+        out += [f"| {md_text(m['model'])} | ${m['cost_usd']:,.2f} | {100 * m['share']:.0f}% |" for m in t["models"]]
     for a in rep.get("alerts", []):
-        out += ["", f"⚠️ {esc(a['message'])}"]
+        out += ["", f"⚠️ {md_text(a['message'])}"]
     return "\n".join(out) + "\n"
 
 
@@ -171,7 +181,13 @@ def _table(rep: dict[str, Any]) -> str:
     if not t["commits"]:
         con.print(Text(f"no commits in {rep['range']} from {span}: nothing to report"))
         return buf.getvalue()
-    con.print(Text(f"AI spend {span} ({rep['tz']}), {rep['range']}: ${t['cost_usd']:,.2f}"))
+    if not rep.get("signers_checked", True):
+        con.print(Text("WARNING: no allowed-signers list: signers were not checked, so no receipt counts (aispend install creates .aispend/allowed_signers)"))
+    con.print(Text(f"AI spend {span} ({rep['tz']}), {_clean(rep['range'])}: ${t['cost_usd']:,.2f}"))
+    apart = t.get("not_counted") or {}
+    if apart.get("receipts"):
+        why = ", ".join(f"{n} {s}" for s, n in apart["by_status"].items())
+        con.print(Text(f"not counted: {counted(apart['receipts'], 'receipt')} ({why}) claiming ${apart['claimed_cost_usd']:,.2f} (aispend verify)"))
     con.print(Text(
         f"{t['commits_with_receipts']} of {t['commits']} commits carry a receipt; cost per receipted commit: "
         f"mean ${t['cost_per_commit']['mean']:,.2f}, median ${t['cost_per_commit']['median']:,.2f}, p90 ${t['cost_per_commit']['p90']:,.2f}"
@@ -182,8 +198,6 @@ def _table(rep: dict[str, Any]) -> str:
     ))
     if t["models"]:
         con.print(Text("model mix: " + ", ".join(f"{_clean(m['model'])} {100 * m['share']:.0f}%" for m in t["models"][:5])))
-    if t["failed_receipts"]:
-        con.print(Text(f"{t['failed_receipts']} receipt(s) failed verification: see aispend verify"))
     trend = rep.get("trend")
     if trend:
         change = "n/a (nothing before)" if trend["change"] is None else f"{100 * trend['change']:+.0f}%"

@@ -15,8 +15,9 @@ def show(
     rev: str = typer.Argument("HEAD", help="The commit (any revision git understands)."),
     allowed_signers: Optional[Path] = typer.Option(None, "--allowed-signers", metavar="FILE", help="Trusted signers (ssh-keygen's allowed-signers format)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (docs/receipt.md) instead of a table."),
+    strict: bool = typer.Option(False, "--strict", help="Exit 1 unless the verdict is VALID (every receipt valid and trusted)."),
 ) -> None:
-    """Show the receipts attached to a commit: cost, tokens, sessions, models, signature status."""
+    """Show the receipts attached to a commit: the verdict first, then cost, tokens, sessions, models."""
     from aispend import git
     from aispend.cli.common import stdout
     from aispend.reports.receipts import commit_view, load_trust
@@ -28,9 +29,11 @@ def show(
     wait_idle(repo.git_dir)
     view = commit_view(repo, rev, load_trust(repo, allowed_signers))
     if as_json:
-        typer.echo(json.dumps(view, indent=2, ensure_ascii=False))
-        return
-    render(view, stdout())
+        typer.echo(json.dumps(view, indent=2, ensure_ascii=True))
+    else:
+        render(view, stdout())
+    if strict and view["verdict"] != "VALID":
+        raise typer.Exit(1)
 
 
 def render(view: dict[str, Any], out: Any) -> None:
@@ -44,19 +47,27 @@ def render(view: dict[str, Any], out: Any) -> None:
         out.print(Text(text))
 
     sha = view["commit"]
+    trust = view["trust"]
+    if view["notes"]:
+        say(f"note: {view['notes']}")
     if not view["receipts"]:
         status = view["verification"]["status"]
         if status == "none":
             say(f"commit {sha[:12]}: no AI spend receipt")
         else:
-            say(f"commit {sha[:12]}: no readable receipt ({status})")
+            say(f"commit {sha[:12]}: INVALID: no readable receipt")
             for p in view["verification"]["problems"]:
                 say(f"  {clean(p)}")
         return
-    t = view["totals"]
     say(f"commit {sha[:12]}  author {clean(view['author'])}")
+    say(_verdict_line(view))
+    t = view["totals"]
+    apart = view["not_counted"]
     n = t["requests"]
     say(f"AI spend ${t['cost_usd']:,.4f}  ·  {t['total_tokens']:,} tokens in {counted(n, 'request')}")
+    if apart["receipts"]:
+        why = ", ".join(f"{v} {k}" for k, v in apart["by_status"].items())
+        say(f"not counted: {counted(apart['receipts'], 'receipt')} ({why}) claiming ${apart['claimed_cost_usd']:,.4f}")
     fed = t["input_tokens"] + t["cache_creation_tokens"] + t["cache_read_tokens"]
     hit = f"{100 * t['cache_read_tokens'] / fed:.0f}%" if fed else "n/a"
     say(
@@ -75,6 +86,8 @@ def render(view: dict[str, Any], out: Any) -> None:
             spans += [s["first_ts"], s["last_ts"]]
             for m in s["models"]:
                 cost = "unpriced" if m["cost_usd"] is None else f"${m['cost_usd']:,.4f}"
+                if not r["verification"]["counted"]:
+                    cost += " (not counted)"
                 table.add_row(
                     Text(clean(s["tool"])), Text(clean(s["session"])[:13]), Text(clean(m["model"])),
                     f"{m['requests']:,}", f"{m['total_tokens']:,}", cost,
@@ -86,9 +99,29 @@ def render(view: dict[str, Any], out: Any) -> None:
         v = r["verification"]
         signer = r.get("signer") or {}
         who = clean(str(signer.get("principal", "nobody")))
-        say(f"receipt signed by {who}: {v['status']}" + (f" ({clean(v['problems'][0])})" if v["problems"] else ""))
+        fp = v.get("key_fingerprint") or "no key"
+        fate = "counted" if v["counted"] else "not counted"
+        say(f"receipt signed by {who} ({fp}): {v['status']}, {fate}" + (f" ({clean(v['problems'][0])})" if v["problems"] else ""))
         if r["carried_from"]:
             say(f"  carries {counted(len(r['carried_from']), 'receipt')} of rewritten commits")
     extra = [p for p in view["verification"]["problems"] if not p.startswith("receipt ")]
     for p in extra:
         say(f"note: {clean(p)}")
+    say(f"trust: {clean(trust['allowed_signers'] or 'none')}" if trust["signers_checked"] else "trust: no allowed-signers list")
+
+
+def _verdict_line(view: dict[str, Any]) -> str:
+    """The first thing a reviewer reads: the verdict, and why."""
+    from aispend.reports.render import clean
+
+    verdict = view["verdict"]
+    trust = view["trust"]
+    if verdict == "VALID":
+        who = sorted({clean(str((r.get("signer") or {}).get("principal", "?"))) for r in view["receipts"]})
+        return f"VALID: signed by {', '.join(who)}, trusted by {clean(trust['allowed_signers'] or '?')}"
+    if verdict == "UNCHECKED":
+        return "UNCHECKED: no allowed-signers list: signers were not checked and no receipt counts (aispend install creates .aispend/allowed_signers)"
+    first = next((p for p in view["verification"]["problems"] if p.startswith("receipt ")), "")
+    if verdict == "UNTRUSTED":
+        return f"UNTRUSTED: a receipt's signer is not trusted by {clean(trust['allowed_signers'] or '?')}; its spend is not counted" + (f" ({clean(first)})" if first else "")
+    return "INVALID: a receipt failed verification; it is not counted" + (f" ({clean(first)})" if first else "")

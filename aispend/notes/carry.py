@@ -24,22 +24,38 @@ class Written:
     created_key: bool
 
 
-def valid_receipts(repo: git.Repo, sha: str, log: Callable[[str], None] | None = None) -> list[tuple[str, dict[str, Any]]]:
-    """The receipts of ``sha`` worth carrying, with their digests: well-formed, signed
-    correctly, about ``sha``. Anything else (a forged or copied line) is left behind."""
-    from aispend.receipts import model, verify
+def carriable(
+    repo: git.Repo, olds: list[str], trust: Any, signer_public: str, log: Callable[[str], None] | None = None
+) -> list[tuple[str, dict[str, Any]]]:
+    """The receipts of ``olds`` a new receipt may carry, with their line digests, each once.
 
-    out = []
-    for line in store.lines_of(repo, sha):
-        if line.receipt is None:
-            continue
-        problems = verify.check_receipt(line.receipt, sha).problems
-        if problems:
-            if log:
-                log(f"not carrying a receipt of {sha[:12]}: {problems[0]}")
-            continue
-        out.append((model.digest(line.text), line.receipt))
-    return out
+    Carrying never turns untrusted spend into trusted spend: a receipt is carried only when
+    it counts under the repository's trust (``trust``), or when it was signed by the very key
+    that signs the carrier (the same signer vouching again: amend and rebase on a machine
+    whose key the list does not hold yet). Among those, the counting rule applies: a receipt
+    and its carrier both in ``olds`` are carried once (the carrier). Anything else (forged,
+    copied, untrusted) is left behind and logged.
+    """
+    from aispend.receipts import counting, model, verify
+
+    me = signer_public.split()[:2]
+    entries: list[counting.Entry[str]] = []
+    for old in olds:
+        commit = git.read_commit(repo, old)
+        for line in store.lines_of(repo, commit.sha):
+            if line.receipt is None:
+                continue
+            v = verify.check_receipt(line.receipt, commit.sha, commit.tree, trust.signers, line.text)
+            if v.status != verify.VALID:
+                own = v.status in (verify.UNVERIFIED, verify.UNKNOWN) and (v.key or "").split()[:2] == me
+                if not own:
+                    if log:
+                        why = v.problems[0] if v.problems else v.status
+                        log(f"not carrying a receipt of {commit.sha[:12]}: {why}")
+                    continue
+                v = verify.Verification(verify.VALID, [], v.principal, v.key)  # trusted as far as this signer goes
+            entries.append(counting.Entry(commit.sha, line.text, line.receipt, v))
+    return [(model.digest(e.text), e.receipt) for e in counting.count(entries).counted if e.receipt is not None]
 
 
 def _prompts(conn: sqlite3.Connection, claimed: list[Claimed], until_ms: int) -> dict[tuple[str, str], tuple[int, str | None]]:
@@ -61,12 +77,14 @@ def write_receipt(
     carried: list[tuple[str, dict[str, Any]]],
     signer_email: str,
     key_path: Path | None = None,
+    key: Any = None,
 ) -> Written | None:
     """Build, sign and attach the receipt of ``commit`` (its claimed usage plus what it carries);
-    None when there is nothing to bill. ``key_path``: sign with that key instead of this machine's."""
+    None when there is nothing to bill. ``key`` (a loaded SigningKey) or ``key_path``: sign
+    with that key instead of this machine's."""
     if not claimed and not carried:
         return None
-    from aispend.receipts import keys, model, signing
+    from aispend.receipts import model, signing
 
     pricing_ids = sorted({c.pricing_id for c in claimed if c.pricing_id})
     if not pricing_ids:
@@ -84,10 +102,9 @@ def write_receipt(
         pricing=",".join(pricing_ids),
         version=__version__,
     )
-    if key_path is not None:
-        key, created = keys.load_signing_key(key_path), False
-    else:
-        key, created = signing.ensure_key(comment=f"aispend {signer_email}")
+    created = False
+    if key is None:
+        key, created = signing_key(signer_email, key_path)
     line = signing.sign(receipt, key, signer_email)
     store.append(repo, commit.sha, line)
     with transaction(conn):
@@ -98,6 +115,15 @@ def write_receipt(
     return Written(line, key.path, created)
 
 
+def signing_key(signer_email: str, key_path: Path | None = None) -> tuple[Any, bool]:
+    """The key to sign with (``key_path``, else this machine's), and whether it was just made."""
+    from aispend.receipts import keys, signing
+
+    if key_path is not None:
+        return keys.load_signing_key(key_path), False
+    return signing.ensure_key(comment=f"aispend {signer_email}")
+
+
 def _current_pricing() -> str:
     from aispend.pricing import table
 
@@ -105,18 +131,14 @@ def _current_pricing() -> str:
 
 
 def carry_onto(
-    conn: sqlite3.Connection, repo: git.Repo, onto: str, olds: list[str], signer_email: str, key_path: Path | None = None
+    conn: sqlite3.Connection, repo: git.Repo, onto: str, olds: list[str], signer_email: str, trust: Any,
+    key_path: Path | None = None, log: Callable[[str], None] | None = None,
 ) -> tuple[Written | None, int]:
-    """Give ``onto`` a receipt carrying every valid receipt of ``olds``; and how many it carries."""
+    """Give ``onto`` a receipt carrying every carriable receipt of ``olds``; and how many it carries."""
     commit = git.read_commit(repo, onto)
-    carried: list[tuple[str, dict[str, Any]]] = []
-    seen: set[str] = set()
-    for old in olds:
-        for digest, r in valid_receipts(repo, old):
-            if digest not in seen:
-                seen.add(digest)
-                carried.append((digest, r))
-    return write_receipt(conn, repo, commit, [], carried, signer_email, key_path), len(carried)
+    key, _ = signing_key(signer_email, key_path)
+    carried = carriable(repo, olds, trust, key.public_line, log)
+    return write_receipt(conn, repo, commit, [], carried, signer_email, key=key), len(carried)
 
 
 def patch_ids(repo: git.Repo, revs: list[str]) -> dict[str, str]:

@@ -1,13 +1,16 @@
-"""Read and append receipt lines in a commit's note.
+"""Read and append receipt lines in commits' notes: the one reader every command uses.
 
-Note contents are untrusted input (anyone who can push writes them): lines are
-returned raw with their problems, never trusted or interpreted here.
+Note contents are untrusted input (anyone who can push writes them). They are read
+as bytes from the note blobs themselves (``git cat-file --batch``, length-prefixed:
+no byte of a note can end a record or hide a line) and split on ``\\n`` only. Every
+non-empty line is returned exactly as it is, with why it cannot be a receipt when it
+cannot; whether it is one, and whether it counts, is decided in the receipts layer.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import orjson
 
@@ -17,26 +20,33 @@ from aispend.receipts.model import MAX_LINE
 
 @dataclass(frozen=True)
 class NoteLine:
-    """One non-blank line of a note: the parsed receipt, or why it is not one."""
+    """One non-empty line of a note: the parsed receipt, or why it is not one."""
 
     commit: str
     number: int  # 1-based line number in the note
-    text: str
+    text: str  # the line exactly (bytes that are not UTF-8 shown as U+FFFD; such a line is never a receipt)
     receipt: dict[str, Any] | None
     problem: str | None
 
 
-def parse_note(commit: str, note: str) -> list[NoteLine]:
+def parse_note(commit: str, note: bytes | str) -> list[NoteLine]:
+    """The lines of one note. Only empty lines are skipped: a line of spaces, a stray
+    ``\\r`` or a record separator is a line, and not a receipt."""
+    data = note.encode("utf-8", "surrogateescape") if isinstance(note, str) else note
     out = []
-    for n, raw in enumerate(note.split("\n"), 1):
-        text = raw.strip()
-        if not text:
+    for n, raw in enumerate(data.split(b"\n"), 1):
+        if not raw:
             continue
-        if len(text.encode("utf-8", "surrogateescape")) > MAX_LINE:
-            out.append(NoteLine(commit, n, text[:200], None, f"line {n} is over {MAX_LINE // 1024} KB: refused"))
+        if len(raw) > MAX_LINE:
+            out.append(NoteLine(commit, n, raw[:200].decode("utf-8", "replace"), None, f"line {n} is over {MAX_LINE // 1024} KB: refused"))
             continue
         try:
-            obj = orjson.loads(text)
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            out.append(NoteLine(commit, n, raw.decode("utf-8", "replace"), None, f"line {n} is not UTF-8"))
+            continue
+        try:
+            obj = orjson.loads(raw)
         except (orjson.JSONDecodeError, RecursionError):
             out.append(NoteLine(commit, n, text, None, f"line {n} is not JSON"))
             continue
@@ -49,14 +59,22 @@ def parse_note(commit: str, note: str) -> list[NoteLine]:
 
 def lines_of(repo: git.Repo, sha: str) -> list[NoteLine]:
     """The receipt lines attached to one commit."""
-    note = git.read_note(repo, sha)
+    note = git.read_notes(repo, [sha]).get(sha)
     return parse_note(sha, note) if note else []
 
 
-def lines_in(repo: git.Repo, revs: Sequence[str]) -> Iterator[tuple[str, str, list[NoteLine]]]:
-    """``(commit, tree, lines)`` for every commit of a range, in one git process."""
-    for sha, tree, _author, _when, _subject, note in git.log_with_notes(repo, revs):
-        yield sha, tree, parse_note(sha, note) if note.strip() else []
+def commits_with_lines(repo: git.Repo, revs: Sequence[str]) -> list[tuple[git.LoggedCommit, list[NoteLine]]]:
+    """Every commit of a range with its note's lines (three git processes, whatever the size)."""
+    commits = git.log_commits(repo, revs)
+    notes = git.read_notes(repo, [c.sha for c in commits])
+    return [(c, parse_note(c.sha, notes[c.sha]) if c.sha in notes else []) for c in commits]
+
+
+def all_lines(repo: git.Repo) -> list[NoteLine]:
+    """Every line of every note of ``refs/notes/aispend`` (also of commits in no branch)."""
+    blobs = git.note_blobs(repo)
+    content = git.cat_objects(repo, sorted(set(blobs.values())))
+    return [line for sha, b in sorted(blobs.items()) if b in content for line in parse_note(sha, content[b])]
 
 
 def append(repo: git.Repo, sha: str, line: str) -> None:

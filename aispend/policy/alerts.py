@@ -95,7 +95,7 @@ def evaluate(
     alerts += _low_cache_hit(month, policy)
     if conn is not None:
         alerts += _sessions(conn, repo, now, policy)
-    return {"period": f"{first.isoformat()} .. {today.isoformat()}", "budgets": bs, "alerts": alerts}
+    return {"period": f"{first.isoformat()} .. {today.isoformat()}", "trust": trust.describe(), "budgets": bs, "alerts": alerts}
 
 
 def _spikes(history: list[Spent], tz: Any, today: date, policy: Policy) -> list[dict[str, Any]]:

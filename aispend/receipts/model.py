@@ -224,3 +224,9 @@ def build(
 def signed_part(receipt: dict[str, Any]) -> bytes:
     """The bytes a signature covers: the canonical receipt without ``sig``."""
     return canonical({k: v for k, v in receipt.items() if k != "sig"}).encode("utf-8")
+
+
+def identity(receipt: dict[str, Any]) -> str:
+    """What a receipt *is*: ``sha256:`` of its signed content. Two lines with one identity are
+    one receipt, wherever they appear (whatever bytes carry the signature)."""
+    return "sha256:" + hashlib.sha256(signed_part(receipt)).hexdigest()

@@ -13,15 +13,26 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import unicodedata
+
 from aispend.receipts import keys, sshsig
-from aispend.receipts.model import TOKEN_FIELDS, nusd_of, parse_iso_ms, signed_part
+from aispend.receipts.model import TOKEN_FIELDS, canonical, iso_ms, nusd_of, parse_iso_ms, signed_part, usd
 
 #: Outcomes, best first.
 VALID = "valid"  # signature good, signer allowed for its principal
 UNVERIFIED = "unverified-signer"  # signature good, but no allowed-signers list to check the signer against
 UNKNOWN = "unknown-signer"  # signature good, signer not allowed for its principal
 UNSIGNED = "unsigned"
-INVALID = "invalid"  # bad signature, bad schema, wrong commit, sums that do not add up
+INVALID = "invalid"  # bad signature, bad schema, not canonical, wrong commit, sums that do not add up
+DUPLICATE = "duplicate"  # another line of the range is the same receipt (same signed content)
+
+#: Integers a receipt may hold: what every JSON reader (jq, JavaScript) reads exactly.
+MAX_INT = 2**53 - 1
+_TS = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$")
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+#: Characters no receipt string may hold: controls, format characters (bidi overrides,
+#: zero-width), surrogates, private use, unassigned, line and paragraph separators.
+_BAD_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
 
 _SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 _TOP: dict[str, Any] = {
@@ -42,7 +53,48 @@ class Verification:
 
 
 def _int(v: object) -> bool:
-    return type(v) is int and v >= 0
+    return type(v) is int and 0 <= v <= MAX_INT
+
+
+def _timestamp(v: object) -> bool:
+    """Exactly the form receipts are written in: ``2026-03-01T09:30:00.000Z``."""
+    if not isinstance(v, str) or not _TS.match(v):
+        return False
+    ms = parse_iso_ms(v)
+    return ms is not None and iso_ms(ms) == v
+
+
+def money_ok(v: object) -> bool:
+    """Exactly the decimal form receipts are written in (no exponent, sign, padding, space)."""
+    n = nusd_of(v)
+    return n is not None and usd(n) == v
+
+
+def _bad_text(v: object) -> bool:
+    """Whether any string inside ``v`` holds a character no receipt may hold."""
+    if isinstance(v, str):
+        return any(unicodedata.category(c) in _BAD_CATEGORIES for c in v if not (" " <= c <= "~"))
+    if isinstance(v, dict):
+        return any(_bad_text(k) or _bad_text(x) for k, x in v.items())
+    if isinstance(v, list):
+        return any(_bad_text(x) for x in v)
+    return False
+
+
+def form_problems(r: dict[str, Any], line: str) -> list[str]:
+    """Why ``line`` is not byte for byte the one way of writing receipt ``r`` (empty when it is)."""
+    if _bad_text(r):
+        return ["holds control or invisible characters"]
+    if canonical(r) != line:
+        return ["not in canonical form (keys sorted, no spaces, no escapes, no duplicate keys)"]
+    sig = r.get("sig")
+    if isinstance(sig, str):
+        try:
+            if base64.b64encode(base64.b64decode(sig, validate=True)).decode("ascii") != sig:
+                return ["sig is not canonical base64"]
+        except (binascii.Error, ValueError):
+            return ["sig is not base64"]
+    return []
 
 
 def schema_problems(r: dict[str, Any]) -> list[str]:
@@ -67,13 +119,14 @@ def schema_problems(r: dict[str, Any]) -> list[str]:
             out.append(f"{k} is not an object id")
     if not all(isinstance(p, str) and _SHA.match(p) for p in r["parents"]):
         out.append("parents are not object ids")
-    if parse_iso_ms(r["committed_at"]) is None:
+    if not _timestamp(r["committed_at"]):
         out.append("committed_at is not a timestamp")
     w = r["window"]
-    if w is not None and (set(w) != {"start", "end"} or parse_iso_ms(w.get("start")) is None or parse_iso_ms(w.get("end")) is None):
+    if w is not None and (set(w) != {"start", "end"} or not _timestamp(w.get("start")) or not _timestamp(w.get("end"))):
         out.append("window is not {start, end}")
-    if not all(isinstance(d, str) and d.startswith("sha256:") and len(d) == 71 for d in r["carried_from"]):
-        out.append("carried_from holds something other than receipt digests")
+    cf = r["carried_from"]
+    if not all(isinstance(d, str) and _DIGEST.match(d) for d in cf) or cf != sorted(set(cf)):
+        out.append("carried_from holds something other than sorted, distinct receipt digests")
     for i, s in enumerate(r["sessions"]):
         where = f"sessions[{i}]"
         if not isinstance(s, dict):
@@ -84,9 +137,9 @@ def schema_problems(r: dict[str, Any]) -> list[str]:
             continue
         if not isinstance(s["tool"], str) or not isinstance(s["session"], str) or not _int(s["prompts"]):
             out.append(f"{where} has a field of the wrong type")
-        if s["prompt_digest"] is not None and not isinstance(s["prompt_digest"], str):
-            out.append(f"{where}.prompt_digest is not a string")
-        if parse_iso_ms(s["first_ts"]) is None or parse_iso_ms(s["last_ts"]) is None:
+        if s["prompt_digest"] is not None and not (isinstance(s["prompt_digest"], str) and _DIGEST.match(s["prompt_digest"])):
+            out.append(f"{where}.prompt_digest is not a digest")
+        if not _timestamp(s["first_ts"]) or not _timestamp(s["last_ts"]):
             out.append(f"{where} has a bad first_ts or last_ts")
         if not isinstance(s["models"], list) or not s["models"]:
             out.append(f"{where}.models is empty")
@@ -96,7 +149,7 @@ def schema_problems(r: dict[str, Any]) -> list[str]:
     t = r["totals"]
     if set(t) != {*TOKEN_FIELDS, "cost_usd", "unpriced_tokens"}:
         out.append("totals has the wrong fields")
-    elif not all(_int(t[f]) for f in (*TOKEN_FIELDS, "unpriced_tokens")) or nusd_of(t["cost_usd"]) is None:
+    elif not all(_int(t[f]) for f in (*TOKEN_FIELDS, "unpriced_tokens")) or not money_ok(t["cost_usd"]):
         out.append("totals has a field of the wrong type")
     if "signer" in r:
         sg = r["signer"]
@@ -110,7 +163,7 @@ def _model_problems(m: object, where: str) -> list[str]:
         return [f"{where} has the wrong fields"]
     if not isinstance(m["model"], str) or not all(_int(m[f]) for f in (*TOKEN_FIELDS, "unpriced_tokens")):
         return [f"{where} has a field of the wrong type"]
-    if m["cost_usd"] is not None and nusd_of(m["cost_usd"]) is None:
+    if m["cost_usd"] is not None and not money_ok(m["cost_usd"]):
         return [f"{where}.cost_usd is not a decimal string"]
     return []
 
@@ -135,15 +188,23 @@ def check_receipt(
     commit: str,
     tree: str | None = None,
     signers: list[keys.AllowedSigner] | None = None,
+    line: str | None = None,
 ) -> Verification:
     """Everything ``aispend verify`` checks about one receipt attached to ``commit``.
 
-    ``signers`` is the allowed-signers list; None means there is none, and a
-    good signature is then only ``unverified-signer``.
+    ``line`` is the note line ``r`` was read from: it must be byte for byte the canonical
+    form of ``r`` (else a variant of one receipt could pass for another). ``signers`` is
+    the allowed-signers list, checked at the receipt's ``committed_at`` (``valid-after``,
+    ``valid-before``); None means there is none, and a good signature is then only
+    ``unverified-signer``.
     """
     problems = schema_problems(r)
     if problems:
         return Verification(INVALID, problems, usable=False)
+    if line is not None:
+        problems = form_problems(r, line)
+        if problems:
+            return Verification(INVALID, problems, usable=False)
     if r["commit"] != commit:
         problems.append(f"receipt is for commit {r['commit'][:12]}, attached to {commit[:12]}: copied from another commit")
     if tree is not None and r["tree"] != tree:
@@ -164,9 +225,24 @@ def check_receipt(
         return Verification(INVALID, problems, principal, signed_by)
     if signers is None:
         return Verification(UNVERIFIED, [], principal, signed_by)
-    if keys.signer_allowed(signers, principal, signed_by):
+    when_ms = parse_iso_ms(r["committed_at"]) or 0
+    if keys.signer_allowed(signers, principal, signed_by, when_s=when_ms // 1000):
         return Verification(VALID, [], principal, signed_by)
-    return Verification(UNKNOWN, [f"{principal} is not an allowed signer with this key"], principal, signed_by)
+    return Verification(UNKNOWN, [f"{principal} is not an allowed signer with this key at {r['committed_at']}"], principal, signed_by)
+
+
+def fingerprint(public_line: str | None) -> str | None:
+    """A key's ``SHA256:...`` fingerprint, as ``ssh-keygen -l`` prints it."""
+    if not public_line:
+        return None
+    parts = public_line.split()
+    try:
+        blob = base64.b64decode(parts[1], validate=True)
+    except (IndexError, binascii.Error, ValueError):
+        return None
+    import hashlib
+
+    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode("ascii").rstrip("=")
 
 
 def _key_id(line: str) -> tuple[str, ...]:

@@ -1,7 +1,8 @@
 """What the receipts of a commit (``aispend show``) or of a range (``aispend verify``) say.
 
-Everything read from a note is untrusted: each line is checked (schema,
-signature, signer, commit, tree, sums) and reported with its problems.
+Everything read from a note is untrusted: each line is checked (canonical form,
+schema, signature, signer under the trust list, commit, tree, sums), and what counts
+is decided by the one counting rule (:mod:`aispend.receipts.counting`).
 """
 
 from __future__ import annotations
@@ -12,20 +13,16 @@ from typing import Any
 
 from aispend import git
 from aispend.notes import store
-from aispend.receipts import verify
-from aispend.receipts.trust import Trust, load_trust  # noqa: F401 - one policy, re-exported
+from aispend.receipts import counting, verify
 from aispend.receipts.model import TOKEN_FIELDS, digest, nusd_of, usd_number
+from aispend.receipts.trust import Trust, load_trust  # noqa: F401 - one policy, re-exported
 
 #: Worst first: a commit's status is the worst of its receipts'.
-_RANK = [verify.INVALID, verify.UNKNOWN, verify.UNSIGNED, verify.UNVERIFIED, verify.VALID]
+_RANK = [verify.INVALID, verify.DUPLICATE, verify.UNKNOWN, verify.UNSIGNED, verify.UNVERIFIED, verify.VALID]
+#: Bumped when the checks change, so that cached verdicts of older rules are not reused.
+RULES = "rules-2"
 
-
-@dataclass
-class Checked:
-    """One note line and its verification."""
-
-    line: store.NoteLine
-    result: verify.Verification
+Entry = counting.Entry[store.NoteLine]
 
 
 class VerifyCache:
@@ -34,7 +31,7 @@ class VerifyCache:
     index (unwritable data dir), everything is simply checked every time."""
 
     def __init__(self, trust: Trust) -> None:
-        self.trust = trust.fingerprint
+        self.trust = f"{RULES}:{trust.fingerprint}"
         self.known: dict[tuple[str, str], verify.Verification] = {}
         self.new: list[tuple[str, str, str, str, str, int]] = []
         self.conn: Any = None
@@ -55,7 +52,7 @@ class VerifyCache:
         d = digest(line.text)
         hit = self.known.get((d, commit))
         if hit is None:
-            hit = verify.check_receipt(line.receipt, commit, tree, trust.signers)
+            hit = verify.check_receipt(line.receipt, commit, tree, trust.signers, line.text)
             self.known[(d, commit)] = hit
             self.new.append((d, commit, self.trust, hit.status, json.dumps(hit.problems), int(hit.usable)))
         return hit
@@ -77,7 +74,8 @@ class VerifyCache:
 
 def check_lines(
     lines: list[store.NoteLine], commit: str, tree: str | None, trust: Trust, cache: VerifyCache | None = None
-) -> list[Checked]:
+) -> list[Entry]:
+    """Each line of a commit's note with its verification (not yet counted)."""
     out = []
     for line in lines:
         if line.receipt is None:
@@ -85,8 +83,8 @@ def check_lines(
         elif cache is not None:
             v = cache.check(line, commit, tree, trust)
         else:
-            v = verify.check_receipt(line.receipt, commit, tree, trust.signers)
-        out.append(Checked(line, v))
+            v = verify.check_receipt(line.receipt, commit, tree, trust.signers, line.text)
+        out.append(counting.Entry(line, line.text, line.receipt, v))
     return out
 
 
@@ -112,32 +110,75 @@ def totals_of(receipts: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def commit_view(repo: git.Repo, rev: str, trust: Trust) -> dict[str, Any]:
-    """``aispend show --json``: the receipts of one commit, their sum and their verification."""
-    commit = git.read_commit(repo, rev)
-    checked = check_lines(store.lines_of(repo, commit.sha), commit.sha, commit.tree, trust)
-    receipts = []
-    good: list[dict[str, Any]] = []
-    problems: list[str] = list(trust.problems)
-    for c in checked:
-        problems.extend(f"receipt {c.line.number}: {p}" for p in c.result.problems)
-        if c.line.receipt is None or not c.result.usable:
+def not_counted(entries: list[Entry]) -> dict[str, Any]:
+    """The receipts listed apart (never in a total): how many, what they claim, why."""
+    by_status: dict[str, int] = {}
+    cost = 0
+    for e in entries:
+        if e.fate != counting.APART:
             continue
-        r = c.line.receipt
-        good.append(r)
-        receipts.append({**_numbers(r), "verification": {"status": c.result.status, "problems": c.result.problems}})
-    status = worst([c.result.status for c in checked])
-    if checked and trust.signers is None and status == verify.UNVERIFIED:
-        problems.append("no allowed-signers list: signatures are checked, signers' identities are not")
+        by_status[e.status] = by_status.get(e.status, 0) + 1
+        if e.receipt is not None and e.result.usable and e.status != verify.DUPLICATE:
+            cost += nusd_of(e.receipt["totals"]["cost_usd"]) or 0
+    return {"receipts": sum(by_status.values()), "claimed_cost_usd": usd_number(cost), "by_status": dict(sorted(by_status.items()))}
+
+
+def notes_warning(repo: git.Repo) -> str | None:
+    """What to say when the receipts here may be missing or stale (no network is touched)."""
+    state = git.notes_state(repo)
+    if state == "absent":
+        return "no receipts fetched: run aispend sync"
+    if state == "behind":
+        return "receipts fetched from a remote are not merged here yet: run aispend sync"
+    return None
+
+
+def verdict(entries: list[Entry], trust: Trust) -> str:
+    """The one-word verdict a reviewer reads first: VALID, UNTRUSTED, UNCHECKED, INVALID, NONE."""
+    if not entries:
+        return "NONE"
+    if any(e.status in (verify.INVALID, verify.DUPLICATE, verify.UNSIGNED) for e in entries):
+        return "INVALID"
+    if any(e.status == verify.UNKNOWN for e in entries):
+        return "UNTRUSTED"
+    if not trust.checked:
+        return "UNCHECKED"
+    return "VALID"
+
+
+def commit_view(repo: git.Repo, rev: str, trust: Trust) -> dict[str, Any]:
+    """``aispend show --json``: the receipts of one commit, what counts of them, and their verification."""
+    commit = git.read_commit(repo, rev)
+    ledger = counting.count(check_lines(store.lines_of(repo, commit.sha), commit.sha, commit.tree, trust))
+    receipts = []
+    problems: list[str] = list(trust.problems)
+    for e in ledger.entries:
+        problems.extend(f"receipt {e.where.number}: {p}" for p in e.result.problems)
+        if e.status == verify.DUPLICATE:
+            problems.append(f"receipt {e.where.number}: a duplicate of another line (counted once)")
+        if e.receipt is None or not e.result.usable:
+            continue
+        receipts.append({
+            **_numbers(e.receipt),
+            "verification": {
+                "status": e.status, "problems": e.result.problems, "counted": e.fate == counting.COUNTED,
+                "principal": e.result.principal, "key_fingerprint": verify.fingerprint(e.result.key),
+            },
+        })
+    if ledger.entries and not trust.checked:
+        problems.append("no allowed-signers list: signers were not checked, so no receipt counts")
+    status = worst([e.status for e in ledger.entries])
     return {
         "commit": commit.sha,
         "author": commit.author_email,
+        "verdict": verdict(ledger.entries, trust),
+        "trust": trust.describe(),
+        "notes": notes_warning(repo),
         "receipts": receipts,
-        "totals": totals_of(good),
+        "totals": totals_of([e.receipt for e in ledger.counted if e.receipt is not None]),
+        "not_counted": not_counted(ledger.entries),
         "verification": {"status": status, "problems": problems},
     }
-
-
 def _numbers(r: dict[str, Any]) -> dict[str, Any]:
     """A receipt for command output: money as numbers (the receipt itself keeps strings)."""
     out = dict(r)
@@ -157,29 +198,30 @@ class RangeResult:
     receipts: int = 0
     by_status: dict[str, int] = field(default_factory=dict)
     failures: list[dict[str, Any]] = field(default_factory=list)
+    counted: int = 0
+    carried: int = 0
 
     @property
     def ok(self) -> bool:
         return not self.failures
 
 
-#: Statuses that fail ``aispend verify``; an unverified signer (no list) only warns.
-FAILING = {verify.INVALID, verify.UNKNOWN, verify.UNSIGNED}
-
-
 def verify_range(repo: git.Repo, revs: list[str], trust: Trust) -> RangeResult:
-    """Check every receipt on every commit of ``git log REVS``."""
+    """Check every line of every note on every commit of ``git rev-list REVS``."""
     res = RangeResult()
-    for sha, tree, lines in store.lines_in(repo, revs):
+    entries: list[Entry] = []
+    for c, lines in store.commits_with_lines(repo, revs):
         res.commits += 1
-        if not lines:
-            continue
-        res.with_receipts += 1
-        for c in check_lines(lines, sha, tree, trust):
-            res.receipts += 1
-            res.by_status[c.result.status] = res.by_status.get(c.result.status, 0) + 1
-            if c.result.status in FAILING:
-                res.failures.append(
-                    {"commit": sha, "line": c.line.number, "status": c.result.status, "problems": c.result.problems}
-                )
+        if lines:
+            res.with_receipts += 1
+            entries.extend(check_lines(lines, c.sha, c.tree, trust))
+    ledger = counting.count(entries)
+    for e in ledger.entries:
+        res.receipts += 1
+        res.by_status[e.status] = res.by_status.get(e.status, 0) + 1
+        if counting.failing(e):
+            problems = e.result.problems if e.status != verify.DUPLICATE else ["the same receipt as another line: counted once"]
+            res.failures.append({"commit": e.where.commit, "line": e.where.number, "status": e.status, "problems": problems})
+    res.counted = len(ledger.counted)
+    res.carried = sum(1 for e in ledger.entries if e.fate == counting.CARRIED)
     return res

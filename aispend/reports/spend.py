@@ -1,9 +1,9 @@
 """``aispend report``: the team's AI spend, from the receipts in the notes (docs/report.md).
 
-It reads the shared record (notes), never anyone's local logs. Every receipt is
-verified; those that fail are counted apart. Spend carried from rewritten
-commits counts once: a receipt whose digest another receipt of the range carries
-is left out (its spend is inside the other one).
+It reads the shared record (notes), never anyone's local logs, through the one
+reader (:mod:`aispend.notes.store`) and the one counting rule
+(:mod:`aispend.receipts.counting`): only receipts signed by trusted keys count, each
+once, carried spend in its carrier; everything else is listed apart, never added.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from typing import Any
 from aispend import git
 from aispend.index.db import TOKEN_FIELDS
 from aispend.notes import store
-from aispend.receipts import verify
-from aispend.receipts.model import digest, nusd_of, usd_number
-from aispend.reports.receipts import FAILING, Trust, VerifyCache, check_lines
+from aispend.receipts import counting
+from aispend.receipts.model import nusd_of, usd_number
+from aispend.reports.receipts import Entry, Trust, VerifyCache, check_lines, not_counted
 from aispend.reports.timerange import DayRange, zone_name
 
 GROUPS = ("author", "model", "tool", "day", "week", "month", "commit", "session", "branch")
@@ -58,27 +58,27 @@ class _Commit:
     author: str
     when_s: int
     subject: str
-    receipts: list[tuple[str, dict[str, Any], str]]  # (digest, receipt, status)
+    entries: list[Entry]  # its note's lines, checked; their fate is set by _ledger
     branch: str = "(no branch)"
 
 
 def _commits(repo: git.Repo, revs: list[str], trust: Trust) -> list[_Commit]:
-    """Every commit of the range with its receipts and their verification (one git process)."""
+    """Every commit of the range with its note's lines checked (a few git processes)."""
     out = []
     cache = VerifyCache(trust)
     try:
-        for sha, tree, author, when_s, subject, note in git.log_with_notes(repo, revs):
-            lines = store.parse_note(sha, note) if note.strip() else []
-            rs: list[tuple[str, dict[str, Any], str]] = []
-            for c in check_lines(lines, sha, tree, trust, cache):
-                if c.line.receipt is None or not c.result.usable:
-                    rs.append(("", {}, verify.INVALID))  # unreadable: counted apart, no spend
-                    continue
-                rs.append((digest(c.line.text), c.line.receipt, c.result.status))
-            out.append(_Commit(sha, author, when_s, subject, rs))
+        for c, lines in store.commits_with_lines(repo, revs):
+            out.append(_Commit(c.sha, c.author_email, c.committed_s, c.subject, check_lines(lines, c.sha, c.tree, trust, cache)))
     finally:
         cache.close()
     return out
+
+
+def _ledger(commits: list[_Commit]) -> list[tuple[_Commit, dict[str, Any]]]:
+    """The counting rule over these commits: ``(commit, receipt)`` for each receipt that counts."""
+    owner = {id(e): c for c in commits for e in c.entries}
+    ledger = counting.count(e for c in commits for e in c.entries)
+    return [(owner[id(e)], e.receipt) for e in ledger.counted if e.receipt is not None]
 
 
 def report(
@@ -86,10 +86,11 @@ def report(
     rng: DayRange,
     group_by: str,
     author: str | None = None,
-    verified_only: bool = False,
+    verified_only: bool = True,
 ) -> dict[str, Any]:
     """The report's JSON contract (docs/report.md), over one or several repositories
-    (``sources``: each repository with its range and its trusted signers)."""
+    (``sources``: each repository with its range and its trusted signers). Only trusted
+    receipts count, always (``verified_only`` is kept for callers; it changes nothing)."""
     everything = [
         c for repo, revs, trust in sources for c in _commits(repo, revs, trust)
         if author is None or c.author.lower() == author.lower()
@@ -104,8 +105,10 @@ def report(
     per_commit: dict[str, int] = {}
     per_day: dict[str, int] = {}
     day_commits: dict[str, set[str]] = {}
-    failed = sum(1 for c in commits for _, _, status in c.receipts if status in FAILING)
-    for c, r in _counted(commits, verified_only):
+    counted = _ledger(commits)
+    apart = not_counted([e for c in commits for e in c.entries])
+    failed = sum(1 for c in commits for e in c.entries if counting.failing(e))
+    for c, r in counted:
         day = datetime.fromtimestamp(c.when_s, rng.tz).date()
         for s in r["sessions"]:
             for m in s["models"]:
@@ -127,8 +130,10 @@ def report(
     ]
     out_totals = totals.out()
     out_totals["commits"] = len(commits)
-    out_totals["commits_with_receipts"] = sum(1 for c in commits if any(r for _, r, _ in c.receipts))
+    # Commits whose receipts count here or inside a carrier (not those with only untrusted lines).
+    out_totals["commits_with_receipts"] = len({c.sha for c in commits for e in c.entries if e.fate != counting.APART})
     out_totals["failed_receipts"] = failed
+    out_totals["not_counted"] = apart
     out_totals["cost_per_commit"] = {
         "mean": usd_number(round(statistics.fmean(costs))) if costs else 0.0,
         "median": usd_number(round(median)),
@@ -139,8 +144,11 @@ def report(
         for name, m in sorted(mix.items(), key=lambda kv: (-kv[1].cost, kv[0]))
     ]
     ordered = sorted(rows.items(), key=lambda kv: kv[0] if group_by in ("day", "week", "month") else (-kv[1].cost, kv[0]))
+    trusts = [t for _, _, t in sources]
     return {
         "range": " ".join(git.shown_revs(revs) for _, revs, _ in sources),
+        "trust": trusts[0].describe() if len(trusts) == 1 else {"repositories": [t.describe() for t in trusts]},
+        "signers_checked": all(t.checked for t in trusts),
         "since": rng.since.isoformat() if rng.since else None,
         "until": rng.until.isoformat() if rng.until else None,
         "tz": zone_name(rng.tz),
@@ -155,7 +163,7 @@ def report(
              "day": datetime.fromtimestamp(by_sha[sha].when_s, rng.tz).date().isoformat(), "cost_usd": usd_number(n)}
             for sha, n in sorted(per_commit.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
         ],
-        "trend": _trend(everything, rng, totals.cost, verified_only),
+        "trend": _trend(everything, rng, totals.cost),
     }
 
 
@@ -178,14 +186,14 @@ class Spent:
         return sum(model_cost(m) for s in self.receipt["sessions"] for m in s["models"])
 
 
-def spent(repo: git.Repo, revs: list[str], rng: DayRange, trust: Trust, verified_only: bool = False) -> list[Spent]:
-    """The receipts of ``revs`` in ``rng`` whose spend counts, each once (carried spend counted
-    in the receipt that carries it)."""
+def spent(repo: git.Repo, revs: list[str], rng: DayRange, trust: Trust) -> list[Spent]:
+    """The receipts of ``revs`` in ``rng`` whose spend counts (the counting rule: trusted, each
+    once, carried spend in the receipt that carries it)."""
     lo, _ = rng.bounds_ms()
     # Let git skip older history (committer dates, as _within filters): a hook must not read it all.
     limit = [f"--since={lo // 1000 - 86_400}"] if lo is not None else []
     commits = _commits(repo, [*revs, *limit], trust)
-    return [Spent(c.author, c.when_s, r) for c, r in _counted(_within(commits, rng), verified_only)]
+    return [Spent(c.author, c.when_s, r) for c, r in _ledger(_within(commits, rng))]
 
 
 def anomalies(per_day: dict[str, int], factor: float) -> list[dict[str, Any]]:
@@ -198,20 +206,7 @@ def _within(commits: list[_Commit], rng: DayRange) -> list[_Commit]:
     return [c for c in commits if (lo is None or c.when_s * 1000 >= lo) and (hi is None or c.when_s * 1000 < hi)]
 
 
-def _counted(commits: list[_Commit], verified_only: bool) -> Any:
-    """``(commit, receipt)`` for each receipt whose spend counts: readable, not failing when
-    ``verified_only``, not carried by another receipt of ``commits``, each line once."""
-    carried = {d for c in commits for _, r, _ in c.receipts for d in r.get("carried_from", [])}
-    seen: set[str] = set()
-    for c in commits:
-        for d, r, status in c.receipts:
-            if not r or (verified_only and status in FAILING) or d in carried or d in seen:
-                continue
-            seen.add(d)
-            yield c, r
-
-
-def _trend(everything: list[_Commit], rng: DayRange, cost: int, verified_only: bool) -> dict[str, Any] | None:
+def _trend(everything: list[_Commit], rng: DayRange, cost: int) -> dict[str, Any] | None:
     """Spend against the period of the same length just before (None without a start day)."""
     if rng.since is None:
         return None
@@ -221,7 +216,7 @@ def _trend(everything: list[_Commit], rng: DayRange, cost: int, verified_only: b
     days = (until - rng.since).days + 1
     prev = DayRange(rng.since - timedelta(days=days), rng.since - timedelta(days=1), rng.tz)
     before = sum(
-        model_cost(m) for _, r in _counted(_within(everything, prev), verified_only) for s in r["sessions"] for m in s["models"]
+        model_cost(m) for _, r in _ledger(_within(everything, prev)) for s in r["sessions"] for m in s["models"]
     )
     return {
         "previous_since": prev.since.isoformat() if prev.since else None,
@@ -232,22 +227,25 @@ def _trend(everything: list[_Commit], rng: DayRange, cost: int, verified_only: b
 
 
 def export_rows(repo: git.Repo, revs: list[str], trust: Trust) -> list[dict[str, Any]]:
-    """One row per receipt and model (``aispend export``); ``carried`` marks receipts whose spend
-    another receipt of the range also holds (sum only the rows where it is false)."""
-    from aispend.receipts.model import iso_ms
+    """One row per readable receipt and model (``aispend export``). ``counted`` marks the rows
+    whose spend counts under the counting rule: their sum is the report's total; ``carried``
+    rows hold spend a counted carrier also holds; the others are listed apart."""
+    from aispend.receipts.model import digest, iso_ms
 
     commits = _commits(repo, revs, trust)
-    carried = {d for c in commits for _, r, _ in c.receipts for d in r.get("carried_from", [])}
+    counting.count(e for c in commits for e in c.entries)
     rows = []
     for c in commits:
-        for d, r, status in c.receipts:
-            if not r:
+        for e in c.entries:
+            r = e.receipt
+            if r is None or not e.result.usable:
                 continue
             for s in r["sessions"]:
                 for m in s["models"]:
                     rows.append({
                         "commit": c.sha, "author": c.author, "committed_at": iso_ms(c.when_s * 1000),
-                        "receipt": d, "status": status, "carried": d in carried,
+                        "receipt": digest(e.text), "status": e.status,
+                        "counted": e.fate == counting.COUNTED, "carried": e.fate == counting.CARRIED,
                         "tool": s["tool"], "session": s["session"], "model": m["model"],
                         **{f: m[f] for f in (*TOKEN_FIELDS, "unpriced_tokens")},
                         "cost_usd": m["cost_usd"],

@@ -5,7 +5,9 @@ its install) whose spend no commit of the default branch carries: never
 committed, or committed only on branches that were abandoned. A request counts as
 shipped when the commit that claimed it is in the default branch's history, or
 when one of that commit's receipts is carried, directly or through a chain
-(amend, rebase, squash, forge merge), by a receipt on the default branch.
+(amend, rebase, squash, forge merge), by a receipt on the default branch that
+counts there (trusted: an untrusted line naming ours in ``carried_from`` ships
+nothing).
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from aispend import git
 from aispend.attribution import Claimed
 from aispend.errors import AispendError
 from aispend.notes import store
+from aispend.receipts import counting
 from aispend.receipts.model import digest, usd_number
+from aispend.receipts.trust import Trust
 from aispend.reports.timerange import DayRange
 
 
@@ -40,7 +44,7 @@ def worktrees(repo: git.Repo) -> list[str]:
     return [line[len("worktree ") :] for line in out.splitlines() if line.startswith("worktree ")]
 
 
-def unshipped(conn: sqlite3.Connection, repo: git.Repo, branch: str, rng: DayRange) -> dict[str, Any]:
+def unshipped(conn: sqlite3.Connection, repo: git.Repo, branch: str, rng: DayRange, trust: Trust) -> dict[str, Any]:
     from aispend import attribution
 
     key = str(repo.common_dir)
@@ -57,7 +61,7 @@ def unshipped(conn: sqlite3.Connection, repo: git.Repo, branch: str, rng: DayRan
             requests[c.key] = c
     claims = dict(conn.execute("SELECT request_key, commit_sha FROM claims WHERE repo = ?", (key,)).fetchall())
     shipped_commits = set(git.run(["rev-list", branch, "--"], repo.worktree).split())
-    carried = _carried_on(repo, conn, branch)
+    carried = _carried_on(repo, conn, branch, trust)
     mine: dict[str, set[str]] = {}
     for sha, line in conn.execute("SELECT commit_sha, line FROM receipts WHERE repo = ?", (key,)):
         mine.setdefault(sha, set()).add(digest(line))
@@ -83,21 +87,26 @@ def _shipped(commit: str | None, shipped_commits: set[str], carried: set[str], m
     return commit in shipped_commits or bool(mine.get(commit, set()) & carried)
 
 
-def _carried_on(repo: git.Repo, conn: sqlite3.Connection, branch: str) -> set[str]:
-    """Digests of the receipts on ``branch``'s commits and of everything they carry, transitively."""
+def _carried_on(repo: git.Repo, conn: sqlite3.Connection, branch: str, trust: Trust) -> set[str]:
+    """Digests of the receipts that count on ``branch``'s commits and of everything they carry,
+    transitively (a trusted carrier vouches for what it carried, and for what that carried)."""
+    from aispend.reports.receipts import check_lines
+
     by_digest: dict[str, dict[str, Any]] = {}
     for (line,) in conn.execute("SELECT line FROM receipts"):
         try:
             by_digest[digest(line)] = json.loads(line)
         except ValueError:
             continue
+    entries = []
+    for c, lines in store.commits_with_lines(repo, [branch]):
+        entries.extend(check_lines(lines, c.sha, c.tree, trust))
     todo: list[str] = []
-    for _sha, _tree, lines in store.lines_in(repo, [branch]):
-        for ln in lines:
-            if ln.receipt is not None:
-                d = digest(ln.text)
-                by_digest.setdefault(d, ln.receipt)
-                todo.append(d)
+    for e in counting.count(entries).entries:
+        if e.fate != counting.APART and e.receipt is not None:
+            d = digest(e.text)
+            by_digest.setdefault(d, e.receipt)
+            todo.append(d)
     seen: set[str] = set()
     while todo:
         d = todo.pop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -43,8 +44,13 @@ def test_show_json_contract(repo: Repo) -> None:
     view = json.loads(aispend(repo.path, "show", "--json").stdout)
     assert view["commit"] == repo.head()
     assert view["verification"] == {"status": "valid", "problems": []}
+    assert view["verdict"] == "VALID" and view["trust"]["signers_checked"] is True
     [r] = view["receipts"]
-    assert r["verification"] == {"status": "valid", "problems": []}
+    assert r["verification"]["status"] == "valid" and r["verification"]["problems"] == []
+    assert r["verification"]["counted"] is True and r["verification"]["principal"] == "dev@example.com"
+    pub = Path(os.environ["AISPEND_HOME"]) / "keys" / "aispend_ed25519.pub"
+    fp = subprocess.run(["ssh-keygen", "-l", "-f", str(pub)], capture_output=True, text=True, check=True).stdout.split()[1]
+    assert r["verification"]["key_fingerprint"] == fp  # as ssh-keygen -l prints it
     t = view["totals"]
     assert t["requests"] == 2
     assert t["cost_usd"] == 0.0105  # a number in command output
@@ -56,25 +62,31 @@ def test_show_json_contract(repo: Repo) -> None:
 
 def test_show_table_and_no_receipt(repo: Repo) -> None:
     out = aispend(repo.path, "show").stdout
+    assert out.splitlines()[1] == "VALID: signed by dev@example.com, trusted by .aispend/allowed_signers"
     assert "AI spend $0.0105" in out
     assert "unpriced: 1,500 tokens" in out
-    assert "unverified-signer" in out
     assert "some-unknown-model" in out and "claude-sonnet-4-5-20250929" in out  # full names at 80 columns
-    # Piped, each statement stays on one line, even at 80 columns, so it can be grepped.
+    # Without a trust list nothing counts, and the verdict says so first.
+    (repo.path / ".aispend" / "allowed_signers").unlink()
     narrow = aispend(repo.path, "show", env={"COLUMNS": "80"}).stdout
-    assert "note: no allowed-signers list: signatures are checked, signers' identities are not\n" in narrow
+    # Piped, each statement stays on one line, even at 80 columns, so it can be grepped.
+    assert narrow.splitlines()[1].startswith("UNCHECKED: no allowed-signers list: signers were not checked and no receipt counts")
+    assert "AI spend $0.0000" in narrow and "unverified-signer, not counted" in narrow
+    assert "not counted: 1 receipt (1 unverified-signer) claiming $0.0105" in narrow
+    assert aispend(repo.path, "show", "--strict", env={"COLUMNS": "80"}, check=False).returncode == 1
     out0 = aispend(repo.path, "show", "HEAD~2").stdout
     assert out0.strip() == f"commit {repo.head('HEAD~2')[:12]}: no AI spend receipt"
 
 
 def test_verify_passes_with_allowed_signers_and_warns_without(repo: Repo) -> None:
+    (repo.path / ".aispend" / "allowed_signers").unlink()  # install made it: take it away
     p = aispend(repo.path, "verify", check=False)
     assert p.returncode == 0
     assert "WARNING: no allowed-signers list" in p.stdout
     assert "2 unverified-signer" in p.stdout
     signers_file(repo)
     p = aispend(repo.path, "verify")
-    assert "3 commits, 2 with receipts, 2 receipts: 2 valid" in p.stdout
+    assert "3 commits, 2 with receipts, 2 receipts: 2 valid\n2 counted, 0 carried into others\n" in p.stdout
     assert p.stdout.strip().endswith("OK")
 
 
@@ -126,7 +138,7 @@ def test_verify_catches_a_receipt_copied_onto_another_commit(repo: Repo) -> None
 
 
 def test_hostile_notes_are_reported_not_obeyed(repo: Repo) -> None:
-    evil = "\x1b[31m[bold red]pwned[/bold red]\x07"
+    evil = "[bold red]pwned[/bold red]"
     line = repo.git("notes", "--ref=refs/notes/aispend", "show", "HEAD").strip()
     rec = json.loads(line)
     rec["sessions"][0]["models"][0]["model"] = evil
@@ -136,6 +148,7 @@ def test_hostile_notes_are_reported_not_obeyed(repo: Repo) -> None:
     assert p.returncode == 0
     assert "\x1b" not in p.stdout and "\x07" not in p.stdout
     assert "[bold red]pwned[/bold red]" in p.stdout  # shown as text, markup not applied
+    assert p.stdout.splitlines()[1].startswith("INVALID: a receipt failed verification")
     view = json.loads(aispend(repo.path, "show", "--json").stdout)
     problems = view["verification"]["problems"]
     assert any("line 2 is not JSON" in x for x in problems)
@@ -226,11 +239,13 @@ def test_thousands_of_receipts_on_one_commit_and_notes_on_other_objects(repo: Re
     blob = repo.git("hash-object", "-w", "--stdin", input="a blob\n").strip()
     repo.git("notes", "--ref=refs/notes/aispend", "add", "-m", "a note on a blob", blob)
     view = json.loads(repo.aispend("show", "--json").stdout)
-    assert len(view["receipts"]) == 2000 and view["verification"]["status"] == "unverified-signer"
-    v = repo.aispend("verify", "--json")
-    assert json.loads(v.stdout)["receipts"] == 2001  # 2000 here, 1 on HEAD~1; the blob's note is no commit's
+    # One key, 2000 principals: only dev@example.com is allowed with it.
+    assert len(view["receipts"]) == 2000 and view["verification"]["status"] == "unknown-signer"
+    assert view["totals"]["requests"] == 0 and view["not_counted"]["by_status"] == {"unknown-signer": 2000}
+    v = repo.aispend("verify", "--json", check=False)
+    assert v.returncode == 1 and json.loads(v.stdout)["receipts"] == 2001  # 2000 here, 1 on HEAD~1; the blob's note is no commit's
     r = json.loads(repo.aispend("report", "--format", "json", "--tz", "UTC").stdout)
-    assert r["totals"]["commits_with_receipts"] == 2
+    assert r["totals"]["commits_with_receipts"] == 1 and r["totals"]["not_counted"]["receipts"] == 2000
 
 
 def test_escape_injection_in_every_text_field_is_neutralised(repo: Repo) -> None:
@@ -247,4 +262,12 @@ def test_escape_injection_in_every_text_field_is_neutralised(repo: Repo) -> None
     for args in (("show",), ("verify",), ("report", "--tz", "UTC"), ("report", "--format", "md"), ("report", "--by", "session")):
         p = repo.aispend(*args, check=False)
         assert "\x1b" not in p.stdout and "\x07" not in p.stdout and "\r" not in p.stdout, args
-    assert "[red]x[/red]" in repo.aispend("show").stdout  # shown as text: the receipt is rendered, markup is not
+    # Such a receipt is not even a receipt (control characters), and says so.
+    assert "holds control or invisible characters" in repo.aispend("show").stdout
+    # Markup that is plain text is shown as text: the receipt is rendered, the markup is not.
+    ok = json.loads(repo.git("notes", "--ref=refs/notes/aispend", "show", "HEAD~1").strip())
+    for s in ok["sessions"]:
+        for m in s["models"]:
+            m["model"] = "[red]x[/red]"
+    replace_note(repo, "HEAD~1", canonical(ok))
+    assert "[red]x[/red]" in repo.aispend("show", "HEAD~1").stdout

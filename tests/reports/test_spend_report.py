@@ -82,10 +82,11 @@ def test_failing_receipts_are_counted_apart(team: Repo) -> None:
     rec["totals"]["cost_usd"] = "9"
     team.git("notes", "--ref=refs/notes/aispend", "add", "-f", "-m", canonical(rec), "HEAD~1")
     r = report(team)
-    assert r["totals"]["failed_receipts"] == 1 and r["totals"]["cost_usd"] == 2 * ONE
-    v = report(team, "--verified-only")
-    assert v["totals"]["failed_receipts"] == 1 and v["totals"]["cost_usd"] == ONE
-    assert "1 receipt(s) failed verification: see aispend verify" in team.aispend("report").stdout
+    # Never added to a total, with or without --verified-only (kept for scripts).
+    assert r["totals"]["failed_receipts"] == 1 and r["totals"]["cost_usd"] == ONE
+    assert r["totals"]["not_counted"] == {"receipts": 1, "claimed_cost_usd": 9.0, "by_status": {"invalid": 1}}
+    assert report(team, "--verified-only")["totals"] == r["totals"]
+    assert "not counted: 1 receipt (1 invalid) claiming $9.00 (aispend verify)" in team.aispend("report").stdout
 
 
 def test_outliers(repo: Repo, spend: Spend) -> None:
@@ -122,10 +123,11 @@ def test_empty_range_and_formats(team: Repo, tmp_path: Path) -> None:
     assert len(csv) == 3
     md = team.aispend("report", "--format", "md").stdout
     assert md.startswith("**AI spend: $0.02** over 2 of 4 commits")
-    assert "| bob@example.com | 1 | $0.01 | 3,000 |" in md
+    # Everything from a note or a commit is escaped: it renders as its text, never as a mention or a link.
+    assert "| bob\\@&#8203;example\\.com | 1 | $0.01 | 3,000 |" in md
     c2 = team.head("HEAD~1")
     assert f"| `{c2[:12]}` | c2 | $0.01 |" in md  # per commit
-    assert "| claude-sonnet-4-5-20250929 | $0.02 | 100% |" in md and "| some-unknown-model | $0.00 | 0% |" in md  # per model
+    assert "| claude\\-sonnet\\-4\\-5\\-20250929 | $0.02 | 100% |" in md and "| some\\-unknown\\-model | $0.00 | 0% |" in md  # per model
     assert "failed verification" not in md
     out = tmp_path / "r.json"
     assert team.aispend("report", "--format", "json", "--output", str(out)).stdout.strip() == f"report written to {out}"
@@ -189,13 +191,13 @@ def test_daily_trend_and_heatmap(tmp_path: Path, spend: Spend) -> None:
 
 def test_export_rows(team: Repo) -> None:
     rows = [json.loads(x) for x in team.aispend("export").stdout.splitlines()]
-    assert [(r["author"], r["session"], r["model"], r["cost_usd"], r["carried"], r["status"]) for r in rows] == [
-        ("bob@example.com", "s-bob", "claude-sonnet-4-5-20250929", "0.0105", False, "unverified-signer"),
-        ("bob@example.com", "s-bob", "some-unknown-model", None, False, "unverified-signer"),
-        ("dev@example.com", "s-dev", "claude-sonnet-4-5-20250929", "0.0105", False, "unverified-signer"),
+    assert [(r["author"], r["session"], r["model"], r["cost_usd"], r["counted"], r["carried"], r["status"]) for r in rows] == [
+        ("bob@example.com", "s-bob", "claude-sonnet-4-5-20250929", "0.0105", True, False, "valid"),
+        ("bob@example.com", "s-bob", "some-unknown-model", None, True, False, "valid"),
+        ("dev@example.com", "s-dev", "claude-sonnet-4-5-20250929", "0.0105", True, False, "valid"),
     ]
     csv = team.aispend("export", "--format", "csv").stdout.splitlines()
-    assert csv[0] == "commit,author,committed_at,receipt,status,carried,tool,session,model,requests,input_tokens,output_tokens,cache_creation_tokens,cache_read_tokens,reasoning_tokens,total_tokens,unpriced_tokens,cost_usd"
+    assert csv[0] == "commit,author,committed_at,receipt,status,counted,carried,tool,session,model,requests,input_tokens,output_tokens,cache_creation_tokens,cache_read_tokens,reasoning_tokens,total_tokens,unpriced_tokens,cost_usd"
     assert len(csv) == 4
 
 

@@ -1,0 +1,213 @@
+"""Issue 15's attacks, each as a real multi-clone scenario: totals stay exactly the trusted
+spend, each receipt counted once; what fails is listed apart and makes verify fail."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from aispend.receipts.model import canonical, signed_part
+from tests.gitutil import at, git, work
+from tests.redteam.team import ONE, Team, fetch_notes, make_team, note_of, push_notes, report, set_note, show
+
+
+@pytest.fixture
+def team(tmp_path: Path) -> Team:
+    return make_team(tmp_path)
+
+
+def _alice_commit(team: Team) -> tuple[str, str]:
+    """alice spends one request, commits, pushes the commit and her receipts; (sha, receipt line)."""
+    sha = work(team.alice, 1)
+    team.alice.repo.git("push", "-q", "origin", "main")
+    team.alice.repo.aispend("sync")
+    [line] = [x for x in note_of(team.alice, sha).decode().splitlines() if x]
+    return sha, line
+
+
+def _variants(line: str) -> list[bytes]:
+    """Byte-level variants of one valid receipt line that decode to the same receipt."""
+    obj = json.loads(line)
+    spaced = json.dumps(obj, sort_keys=True, ensure_ascii=False).encode()
+    reordered = json.dumps(dict(reversed(list(obj.items()))), separators=(",", ":"), ensure_ascii=False).encode()
+    escaped = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True).replace('"v"', '"\\u0076"').encode()
+    dup_key = ('{"v":1,' + line[1:]).encode()
+    out = [line.encode(), line.encode(), spaced, reordered, escaped, dup_key, line.encode() + b" ", b" " + line.encode(), line.encode() + b"\r"]
+    sig = base64.b64decode(obj["sig"])
+    if len(sig) % 3:  # unused low bits in the last base64 character: set them
+        enc = base64.b64encode(sig).decode()
+        stem = enc.rstrip("=")
+        alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+        bumped = stem[:-1] + alphabet[alphabet.index(stem[-1]) + 1] + enc[len(stem):]
+        assert base64.b64decode(bumped) == sig and bumped != enc
+        out.append(canonical({**obj, "sig": bumped}).encode())
+    return out
+
+
+def test_copies_and_byte_variants_of_a_receipt_count_once(team: Team) -> None:
+    sha, line = _alice_commit(team)
+    m = team.mallory
+    m.repo.git("fetch", "-q", "origin")
+    m.repo.aispend("sync")
+    set_note(m, sha, b"\n".join(_variants(line)) + b"\n")
+    push_notes(m)
+    fetch_notes(team.alice)
+    rep = report(team.alice)
+    assert rep["totals"]["cost_usd"] == ONE and rep["totals"]["requests"] == 1
+    assert rep["totals"]["not_counted"]["receipts"] >= 8
+    view = show(team.alice, sha)
+    assert view["totals"]["cost_usd"] == ONE and view["verdict"] == "INVALID"
+    rows = [json.loads(x) for x in team.alice.repo.aispend("export", "--format", "jsonl").stdout.splitlines()]
+    assert sum(r["requests"] for r in rows if r["counted"]) == 1
+    p = team.alice.repo.aispend("verify", check=False)
+    assert p.returncode == 1
+    assert "duplicate" in p.stdout and "not in canonical form" in p.stdout
+
+
+def test_a_hidden_line_behind_a_record_separator_is_seen_and_fails_verify(team: Team) -> None:
+    sha, line = _alice_commit(team)
+    m = team.mallory
+    m.repo.git("fetch", "-q", "origin")
+    m.repo.aispend("sync")
+    set_note(m, sha, line.encode() + b"\n\x1e" + line.encode() + b"\n" + b'{"v":1}\n')
+    push_notes(m)
+    fetch_notes(team.alice)
+    p = team.alice.repo.aispend("verify", "--json", check=False)
+    res = json.loads(p.stdout)
+    assert p.returncode == 1 and res["receipts"] == 3
+    assert sorted(f["line"] for f in res["failures"]) == [2, 3]
+    assert report(team.alice)["totals"]["cost_usd"] == ONE
+
+
+def test_an_untrusted_receipt_is_not_counted_anywhere(team: Team) -> None:
+    _alice_commit(team)
+    m = team.mallory
+    m.repo.git("pull", "-q", "--rebase", "origin", "main")
+    m.repo.aispend("sync")
+    m.spend.claude(m.repo.path, "2026-03-01T09:40:00Z", "m-big", inp=100_000_000)
+    big = m.repo.commit("mallory big", "2026-03-01T09:41:00Z", files={"m.txt": "m"})
+    m.repo.git("push", "-q", "origin", "main")
+    m.repo.aispend("sync")
+    team.alice.repo.git("pull", "-q", "--rebase", "origin", "main")
+    fetch_notes(team.alice)
+    rep = report(team.alice)
+    assert rep["totals"]["cost_usd"] == ONE
+    assert rep["totals"]["not_counted"]["by_status"] == {"unknown-signer": 1}
+    view = show(team.alice, big)
+    assert view["verdict"] == "UNTRUSTED" and view["totals"]["cost_usd"] == 0
+    assert team.alice.repo.aispend("show", "--strict", big, check=False).returncode == 1
+    assert "UNTRUSTED" in team.alice.repo.aispend("show", big).stdout.splitlines()[1]
+
+
+def test_ci_carry_does_not_launder_an_untrusted_receipt(team: Team) -> None:
+    """mallory's $300 receipt on a squashed branch never becomes CI-signed spend."""
+    m = team.mallory
+    m.repo.git("switch", "-q", "-c", "feature")
+    m.spend.claude(m.repo.path, "2026-03-01T09:10:00Z", "m-1", branch="feature", inp=100_000_000)
+    m.repo.commit("m 1", "2026-03-01T09:11:00Z", files={"m1.txt": "m"})
+    m.repo.git("push", "-q", "origin", "feature")
+    m.repo.aispend("sync")
+    # alice adds a commit of her own to the same branch
+    a = team.alice
+    a.repo.git("fetch", "-q", "origin")
+    a.repo.git("switch", "-q", "-c", "feature", "origin/feature")
+    a.spend.claude(a.repo.path, "2026-03-01T09:20:00Z", "a-1", branch="feature")
+    a.repo.commit("a 1", "2026-03-01T09:21:00Z", files={"a1.txt": "a"})
+    a.repo.git("push", "-q", "origin", "feature")
+    a.repo.aispend("sync")
+    # the forge squash-merges, CI carries with its trusted key
+    forge = team.root / "forge"
+    git(team.root, "clone", "-q", str(team.remote), str(forge))
+    base = git(forge, "rev-parse", "origin/main").strip()
+    git(forge, "merge", "-q", "--squash", "origin/feature")
+    git(forge, "-c", "user.email=forge@example.com", "-c", "user.name=F", "commit", "-q", "-m", "Feature (#1)", env=at("2026-03-01T10:00:00Z"))
+    git(forge, "push", "-q", "origin", "main")
+    from tests.gitutil import Person
+
+    ci = Person("ci", team.root, team.remote)
+    ci.repo.aispend("sync")
+    out = ci.repo.aispend("carry", "--key", str(team.ci_key), "--principal", "ci@example.com", "--onto", "origin/main", f"{base}..origin/feature").stdout
+    assert "carries 1 receipt of 2 commits" in out and "left behind 1 receipt" in out
+    ci.repo.aispend("sync")
+    a.repo.git("switch", "-q", "main")
+    a.repo.git("pull", "-q", "origin", "main")
+    fetch_notes(a)
+    view = show(a, "HEAD")
+    assert view["verdict"] == "VALID" and view["totals"]["cost_usd"] == ONE
+    assert report(a)["totals"]["cost_usd"] == ONE
+
+
+def test_rewrite_hooks_carry_only_trusted_or_own_receipts(team: Team) -> None:
+    """alice cherry-picks mallory's commit: her hook does not re-sign mallory's spend."""
+    m = team.mallory
+    m.repo.git("switch", "-q", "-c", "side")
+    m.spend.claude(m.repo.path, "2026-03-01T09:10:00Z", "m-1", branch="side", inp=100_000_000)
+    msha = m.repo.commit("m 1", "2026-03-01T09:11:00Z", files={"m1.txt": "m"})
+    m.repo.git("push", "-q", "origin", "side")
+    m.repo.aispend("sync")
+    a = team.alice
+    a.repo.git("fetch", "-q", "origin")
+    fetch_notes(a)
+    a.repo.git("cherry-pick", msha, env=at("2026-03-01T09:30:00Z"))
+    assert a.repo.receipts("HEAD") == []
+    # her own amend still carries her own receipt
+    work(a, 2, minute=40)
+    a.repo.git("commit", "-q", "--amend", "-m", "alice 2 amended", env=at("2026-03-01T09:45:00Z"))
+    [rec] = a.repo.receipts("HEAD")
+    assert rec["totals"]["requests"] == 1 and len(rec["carried_from"]) == 1
+
+
+def test_an_untrusted_carried_from_hides_no_trusted_spend(team: Team) -> None:
+    """mallory cherry-picks alice's commit: her untrusted receipt names alice's in carried_from."""
+    a = team.alice
+    a.repo.git("switch", "-q", "-c", "topic")
+    asha = work(a, 1, branch="topic")
+    a.repo.git("push", "-q", "origin", "topic")
+    a.repo.aispend("sync")
+    m = team.mallory
+    m.repo.git("fetch", "-q", "origin")
+    m.repo.aispend("sync")
+    m.repo.git("cherry-pick", asha, env=at("2026-03-01T09:30:00Z"))
+    [mrec] = m.repo.receipts("HEAD")
+    assert mrec["signer"]["principal"] == "mallory@example.com" and len(mrec["carried_from"]) == 1
+    m.repo.git("push", "-q", "origin", "main")
+    m.repo.aispend("sync")
+    a.repo.git("fetch", "-q", "origin")
+    fetch_notes(a)
+    rep = report(a, "origin/main", "topic")
+    assert rep["totals"]["cost_usd"] == ONE and rep["totals"]["not_counted"]["by_status"] == {"unknown-signer": 1}
+    # alice's spend on topic is still unshipped: an untrusted carrier on main ships nothing
+    un = json.loads(a.repo.aispend("report", "--unshipped", "--branch", "origin/main", "--format", "json").stdout)
+    assert un["requests"] == 1 and un["cost_usd"] == ONE
+
+
+def test_a_forged_receipt_signed_with_ssh_keygen_claiming_alice_does_not_count(team: Team, tmp_path: Path) -> None:
+    sha, line = _alice_commit(team)
+    key = tmp_path / "mallory_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "m", "-f", str(key)], check=True)
+    pub = key.with_suffix(".pub").read_text().split()
+    forged = json.loads(line)
+    forged["totals"]["cost_usd"] = "5000"
+    forged["sessions"][0]["models"][0]["cost_usd"] = "5000"
+    forged["signer"] = {"principal": "alice@example.com", "key": f"{pub[0]} {pub[1]}"}
+    forged.pop("sig")
+    msg = tmp_path / "msg"
+    msg.write_bytes(signed_part(forged))
+    subprocess.run(["ssh-keygen", "-q", "-Y", "sign", "-n", "aispend-receipt", "-f", str(key), str(msg)], check=True)
+    armored = (tmp_path / "msg.sig").read_text().splitlines()
+    forged["sig"] = "".join(armored[1:-1])
+    m = team.mallory
+    m.repo.git("fetch", "-q", "origin")
+    m.repo.aispend("sync")
+    set_note(m, sha, (line + "\n" + canonical(forged) + "\n").encode())
+    push_notes(m)
+    fetch_notes(team.alice)
+    view = show(team.alice, sha)
+    assert view["totals"]["cost_usd"] == ONE
+    statuses = sorted(r["verification"]["status"] for r in view["receipts"])
+    assert statuses == ["unknown-signer", "valid"]
+    assert report(team.alice)["totals"]["cost_usd"] == ONE
