@@ -25,16 +25,37 @@ def server_clone(tmp_path: Path, remote: Path) -> Repo:
     return r
 
 
-def ci_runner(tmp_path: Path, remote: Path) -> tuple[Person, Path]:
+def ci_key(tmp_path: Path) -> Path:
     if shutil.which("ssh-keygen") is None:
         pytest.skip("ssh-keygen is not installed")
-    ci = Person("ci", tmp_path, remote)
     key = tmp_path / "ci_key"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "ci", "-f", str(key)], check=True)
+    if not key.exists():
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "ci", "-f", str(key)], check=True)
+    return key
+
+
+def trust_team(alice: Person, tmp_path: Path) -> None:
+    """The team commits its trust list: alice and the CI key (what docs/sync.md tells a team to do)."""
+    pub = ci_key(tmp_path).with_suffix(".pub").read_text().split()
+    signers = alice.repo.path / ".aispend" / "allowed_signers"
+    signers.parent.mkdir(exist_ok=True)
+    signers.write_text(
+        alice.repo.aispend("key").stdout.strip().splitlines()[-1] + "\n"
+        + f'ci@example.com namespaces="aispend-receipt" {pub[0]} {pub[1]}\n'
+    )
+    alice.repo.git("add", ".aispend/allowed_signers")
+    alice.repo.git("commit", "-q", "-m", "trust", env=at("2026-03-01T09:05:00Z"))
+    alice.repo.git("push", "-q", "origin", "main")
+
+
+def ci_runner(tmp_path: Path, remote: Path) -> tuple[Person, Path]:
+    key = ci_key(tmp_path)
+    ci = Person("ci", tmp_path, remote)
     return ci, key
 
 
 def test_squash_merge_on_the_forge_carried_by_ci(alice: Person, tmp_path: Path, remote: Path) -> None:
+    trust_team(alice, tmp_path)
     pushed_feature(alice)
     forge = server_clone(tmp_path, remote)
     base = forge.head("origin/main")
@@ -50,13 +71,6 @@ def test_squash_merge_on_the_forge_carried_by_ci(alice: Person, tmp_path: Path, 
     ci.repo.aispend("sync")
     alice.repo.aispend("sync")
     alice.repo.git("fetch", "-q", "origin")
-    signers = alice.repo.path / ".aispend" / "allowed_signers"
-    signers.parent.mkdir()
-    pub = key.with_suffix(".pub").read_text().split()
-    signers.write_text(
-        alice.repo.aispend("key").stdout.strip().splitlines()[-1] + "\n"
-        + f'ci@example.com namespaces="aispend-receipt" {pub[0]} {pub[1]}\n'
-    )
     view = json.loads(alice.repo.aispend("show", "--json", "origin/main").stdout)
     assert view["verification"]["status"] == "valid"
     assert view["totals"]["requests"] == 2 and view["totals"]["cost_usd"] == 0.021
@@ -66,6 +80,7 @@ def test_squash_merge_on_the_forge_carried_by_ci(alice: Person, tmp_path: Path, 
 
 
 def test_rebase_merge_matched_by_patch_id(alice: Person, tmp_path: Path, remote: Path) -> None:
+    trust_team(alice, tmp_path)
     olds = pushed_feature(alice)
     forge = server_clone(tmp_path, remote)
     forge.commit("upstream moved", "2026-03-01T09:50:00Z", files={"up.txt": "u"})

@@ -156,7 +156,9 @@ def test_alerts_reach_status_report_and_the_commit_message(early: Repo, spend: S
     assert f"alert: {msg}" in early.aispend("status").stdout
     rep = json.loads(early.aispend("report", "--format", "json", "--tz", "UTC").stdout)
     assert [a["message"] for a in rep["alerts"]] == [msg]
-    assert f"⚠️ {msg}" in early.aispend("report", "--format", "md").stdout
+    from aispend.reports.render import md_text
+
+    assert f"⚠️ {md_text(msg)}" in early.aispend("report", "--format", "md").stdout  # escaped: it came from a note
     # The editor shows it when the next commit is written.
     seen = tmp_path / "seen.txt"
     editor = tmp_path / "editor.sh"

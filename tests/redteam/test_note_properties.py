@@ -1,0 +1,123 @@
+"""Property tests over note contents: whatever bytes surround or vary a valid receipt, the
+counted spend is exactly that receipt's, once; and every line is seen."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from aispend.attribution import Claimed
+from aispend.notes.store import parse_note
+from aispend.receipts import counting, keys, model, signing, verify
+
+COMMIT, TREE = "a" * 40, "b" * 40
+_KEY: list[keys.SigningKey] = []
+
+
+def _key(tmp: Path) -> keys.SigningKey:
+    if not _KEY:
+        _KEY.append(keys.create_key(tmp / "k", "prop"))
+    return _KEY[0]
+
+
+def _line(tmp: Path, n: int = 1) -> str:
+    claimed = [Claimed(f"k{i}", "claude", "s1", 1_772_355_600_000 + i, "claude-sonnet-4-5", 1000, 500, 0, 0, 0, 10_500_000, "p") for i in range(n)]
+    r = model.build(commit=COMMIT, tree=TREE, parents=[], author="a@example.com", committed_s=1_772_355_700,
+                    claimed=claimed, prompts={}, carried=[], carried_digests=[], pricing="p", version="t")
+    return signing.sign(r, _key(tmp), "a@example.com")
+
+
+def _count(note: bytes, trusted: list[keys.AllowedSigner]) -> tuple[int, list[Any]]:
+    entries = []
+    for line in parse_note(COMMIT, note):
+        if line.receipt is None:
+            v = verify.Verification(verify.INVALID, [line.problem or ""], usable=False)
+        else:
+            v = verify.check_receipt(line.receipt, COMMIT, TREE, trusted, line.text)
+        entries.append(counting.Entry(line, line.text, line.receipt, v))
+    ledger = counting.count(entries)
+    return sum(model.nusd_of(e.receipt["totals"]["cost_usd"]) or 0 for e in ledger.counted if e.receipt), ledger.entries
+
+
+def _mutations(line: str) -> st.SearchStrategy[bytes]:
+    raw = line.encode()
+    obj = json.loads(line)
+    insert = st.tuples(st.integers(0, len(raw)), st.sampled_from([b" ", b"\t", b"\r", b"\x1e", b"\x0c", b"\x00", b"\xff", b"\\u0041"])).map(
+        lambda t: raw[: t[0]] + t[1] + raw[t[0]:]
+    )
+    whole = st.sampled_from([
+        json.dumps(obj, sort_keys=True).encode(),
+        json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True).replace("claude", "\\u0063laude", 1).encode(),
+        json.dumps(dict(reversed(list(obj.items()))), separators=(",", ":")).encode(),
+        ('{"v":1,' + line[1:]).encode(),
+        model.canonical({**obj, "totals": {**obj["totals"], "cost_usd": "1.05e-2"}}).encode(),
+        model.canonical({**obj, "totals": {**obj["totals"], "requests": 1.0}}).encode(),
+        raw,
+    ])
+    return st.one_of(insert, whole)
+
+
+@pytest.fixture(scope="module")
+def tmp_key(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("prop")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture], derandomize=True)
+@given(data=st.data())
+def test_variants_and_copies_never_count_twice(tmp_key: Path, data: st.DataObject) -> None:
+    line = _line(tmp_key)
+    trusted, _ = keys.parse_allowed_signers(keys.allowed_signers_line("a@example.com", _key(tmp_key).public_line))
+    extra = data.draw(st.lists(_mutations(line), min_size=0, max_size=6))
+    order = data.draw(st.permutations([line.encode(), *extra]))
+    note = b"\n".join(order) + data.draw(st.sampled_from([b"", b"\n", b"\n\n"]))
+    total, entries = _count(note, trusted)
+    assert total == 10_500_000  # exactly the one receipt, once
+    assert len(entries) == len([x for x in order if x])  # every non-empty line is seen
+    assert sum(1 for e in entries if e.fate == counting.COUNTED) == 1
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(st.binary(max_size=3000))
+def test_junk_notes_count_nothing(raw: bytes) -> None:
+    total, entries = _count(raw, [])
+    assert total == 0 and all(e.fate == counting.APART for e in entries)
+
+
+def test_untrusted_or_unchecked_counts_nothing(tmp_key: Path) -> None:
+    line = _line(tmp_key)
+    other = keys.create_key(tmp_key / "other", "o") if not (tmp_key / "other").exists() else keys.load_key(tmp_key / "other")
+    listed, _ = keys.parse_allowed_signers(keys.allowed_signers_line("a@example.com", other.public_line))
+    assert _count(line.encode(), listed)[0] == 0
+    total, entries = _count(line.encode(), None)  # type: ignore[arg-type]
+    assert total == 0 and entries[0].status == verify.UNVERIFIED
+
+
+def test_the_documented_openssh_recipe_checks_a_receipt(tmp_path: Path) -> None:
+    """docs/receipt.md's jq + ssh-keygen recipe verifies a receipt byte for byte."""
+    if shutil.which("ssh-keygen") is None or shutil.which("jq") is None:
+        pytest.skip("ssh-keygen or jq is not installed")
+    key = keys.create_key(tmp_path / "k2", "r")
+    claimed = [Claimed("k", "claude", "sé\u00e9ssion-ü", 1_772_355_600_000, "modèle-∑", 2**53 - 1, 0, 0, 0, 0, None, "p")]
+    r = model.build(commit=COMMIT, tree=TREE, parents=[], author="a@example.com", committed_s=1_772_355_700,
+                    claimed=claimed, prompts={}, carried=[], carried_digests=[], pricing="p", version="t")
+    line = signing.sign(r, key, "a@example.com")
+    assert verify.form_problems(json.loads(line), line) == []
+    (tmp_path / "signers").write_text(keys.allowed_signers_line("a@example.com", key.public_line) + "\n")
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "receipt.md").read_text()
+    recipe = docs.split("To check a receipt with OpenSSH alone:\n\n```sh\n", 1)[1].split("```", 1)[0]
+    script = recipe.replace("$(git notes --ref=aispend show HEAD | head -1)", "$(cat line.txt)").replace(".aispend/allowed_signers", "signers")
+    (tmp_path / "line.txt").write_text(line)
+    p = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert "Good \"aispend-receipt\" signature for a@example.com" in p.stdout + p.stderr
+    assert (tmp_path / "signed.json").read_bytes() == model.signed_part(json.loads(line))
+    # the signature bytes are the receipt's
+    assert base64.b64encode((tmp_path / "sig.bin").read_bytes()).decode() == json.loads(line)["sig"]
