@@ -64,6 +64,9 @@ def build(repo: Path, commits: int, env: dict[str, str]) -> None:
         line = (signing.sign(r, key, authors[n % len(authors)]) + "\n").encode()
         notes += [f"N inline {sha}\n".encode(), f"data {len(line)}\n".encode(), line]
     subprocess.run(["git", "fast-import", "--quiet"], cwd=repo, input=b"".join(notes), env=env, check=True)
+    # The team's trust list: the bench key for every author (only trusted receipts count).
+    (repo / ".aispend").mkdir()
+    (repo / ".aispend" / "allowed_signers").write_text(keys.allowed_signers_line("*@example.com", key.public_line) + "\n")
 
 
 def main() -> None:

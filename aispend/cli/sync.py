@@ -14,6 +14,7 @@ def sync(
     """Fetch the remote's receipts, merge them with yours line by line, push the union (never forced)."""
     from aispend import git
     from aispend.notes.sync import sync as run
+    from aispend.text import counted
 
     repo = git.find_repo()
     res = run(repo, remote)
@@ -21,4 +22,7 @@ def sync(
         return
     got = "merged theirs" if res.merged else ("nothing new from it" if res.fetched else "it had none")
     sent = "pushed ours" if res.pushed else "it had all of ours"
-    typer.echo(f"receipts synced with {res.remote}: {got}, {sent}")
+    # A removal upstream is never adopted: say so, since the lines reappear there.
+    n = res.restored
+    lost = f"; the remote had lost {counted(n, 'receipt line')}: published {'it' if n == 1 else 'them'} again" if n else ""
+    typer.echo(f"receipts synced with {res.remote}: {got}, {sent}{lost}")

@@ -1,22 +1,28 @@
 """``aispend sync``: exchange receipts with a remote, losing no line on either side.
 
 One cycle: fetch the remote's ``refs/notes/aispend`` into the remote-tracking
-notes ref ``refs/notes/remotes/<remote>/aispend``; merge it into the local notes
-as the union of receipt lines (``git notes merge -s cat_sort_uniq``: every line
-from both sides, once), published with a compare-and-swap so that a hook
-appending meanwhile loses nothing; push without force. A push that loses the race
-to another pusher (non-fast-forward) runs the whole cycle again, a bounded number
-of times with jitter. Nothing is ever force-pushed, and the local notes are only
-ever replaced by a commit that contains them.
+notes ref ``refs/notes/remotes/<remote>/aispend``; make the local notes the union
+of both sides' receipt lines, object by object (every line from both sides, once),
+published with a compare-and-swap so that a hook appending meanwhile loses
+nothing; push without force. A push that loses the race to another pusher
+(non-fast-forward) runs the whole cycle again, a bounded number of times with
+jitter. Nothing is ever force-pushed, and the local notes are only ever replaced
+by a commit that contains all their lines.
+
+The union is computed here, not by ``git notes merge``: a three-way merge (or a
+fast-forward) adopts a removal or a rewrite made upstream, and the lines it
+removed would be gone from the local notes too. Lines the remote lost are
+published again and counted (:attr:`SyncResult.restored`).
 """
 
 from __future__ import annotations
 
-import os
 import random
 import re
 import time
+from collections import defaultdict
 from dataclasses import dataclass
+from typing import Iterable
 
 from aispend import git
 from aispend.errors import AispendError
@@ -24,6 +30,14 @@ from aispend.errors import AispendError
 TRACKING = "refs/notes/remotes/{remote}/aispend"
 _OID = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 ATTEMPTS = 6
+#: Tries of a fetch whose remote-tracking ref is locked by another git process of this clone.
+FETCH_TRIES = 20
+#: Above this many notes the tree gets one level of 2-hex fanout directories (as git does).
+FANOUT_ABOVE = 256
+
+#: The notes of one notes commit: annotated object id -> blob ids of its note
+#: (one, unless the tree lists the object twice, flat and fanned out).
+Notes = dict[str, tuple[str, ...]]
 
 
 @dataclass
@@ -33,6 +47,7 @@ class SyncResult:
     merged: bool = False  # the local notes changed
     pushed: bool = False  # the remote's notes changed
     attempts: int = 0
+    restored: int = 0  # receipt lines the remote had lost, published again by this sync
 
 
 def default_remote(repo: git.Repo) -> str:
@@ -59,17 +74,31 @@ def _first_line(text: str) -> str:
     return lines[0] if lines else "failed"
 
 
+def _locked(stderr: str) -> bool:
+    """Did git fail because another git process held (or had just moved) a local ref?"""
+    return "cannot lock ref" in stderr or ("Unable to create" in stderr and ".lock" in stderr) or "File exists" in stderr
+
+
+def _rev(repo: git.Repo, ref: str) -> str | None:
+    return git.ok(["rev-parse", "-q", "--verify", f"{ref}^{{commit}}"], repo.worktree) or None
+
+
 def fetch(repo: git.Repo, remote: str) -> str | None:
     """Bring the remote's notes into the remote-tracking notes ref; its commit, or None if it has none."""
     tracking = TRACKING.format(remote=remote)
-    p = git.proc(["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", remote, f"+{git.NOTES_REF}:{tracking}"], repo.worktree)
+    for _ in range(FETCH_TRIES):
+        p = git.proc(["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", remote, f"+{git.NOTES_REF}:{tracking}"], repo.worktree)
+        if p.returncode == 0 or not _locked(p.stderr):
+            break
+        # Another sync (or git fetch) of this clone is writing the tracking ref: let it finish.
+        time.sleep(random.uniform(0.05, 0.25))
     if p.returncode != 0:
         err = p.stderr
         if "couldn't find remote ref" in err:
             git.ok(["update-ref", "-d", tracking], repo.worktree)
             return None
         raise AispendError(f"cannot fetch receipts from {remote}: {_first_line(err)}")
-    sha = git.ok(["rev-parse", "-q", "--verify", f"{tracking}^{{commit}}"], repo.worktree)
+    sha = _rev(repo, tracking)
     if not sha:
         raise AispendError(f"{remote}'s {git.NOTES_REF} is not a notes commit: it was not written by git notes; left alone")
     stray = _not_notes(repo, sha)
@@ -88,31 +117,203 @@ def _not_notes(repo: git.Repo, commit: str) -> list[str]:
     return [n for n in names if not _OID.match(n.replace("/", ""))]
 
 
-def merge(repo: git.Repo, theirs: str, attempts: int = 20) -> bool:
-    """Make the local notes the union of theirs and ours; True when they changed."""
-    scratch = f"refs/notes/aispend-scratch/sync-{os.getpid()}"
-    try:
-        for _ in range(attempts):
-            ours = git.ok(["rev-parse", "-q", "--verify", f"{git.NOTES_REF}^{{commit}}"], repo.worktree) or ""
-            if ours and _is_ancestor(repo, theirs, ours):
-                return False  # we have all of theirs already
-            if not ours or _is_ancestor(repo, ours, theirs):
-                new = theirs  # fast-forward: theirs holds all of ours
+# -- reading notes, byte for byte ---------------------------------------------
+
+
+def _bytes(repo: git.Repo, args: list[str], input: bytes | None = None) -> bytes:
+    # git.run decodes with surrogateescape, which encodes back to exactly the bytes git wrote.
+    return git.run(args, repo.worktree, input=input).encode("utf-8", "surrogateescape")
+
+
+def _lines(content: bytes) -> set[bytes]:
+    """A note's receipt lines: split on LF only, empty lines dropped, every other byte kept."""
+    return {x for x in content.split(b"\n") if x}
+
+
+class _Reader:
+    """Notes trees and note blobs of one repository, each read once."""
+
+    def __init__(self, repo: git.Repo) -> None:
+        self.repo = repo
+        self._notes: dict[str, Notes] = {}
+        self._blobs: dict[str, bytes] = {}
+
+    def notes(self, commit: str, what: str) -> Notes:
+        """Every note of the notes commit ``commit`` (``what`` names it in errors)."""
+        if commit in self._notes:
+            return self._notes[commit]
+        out = _bytes(self.repo, ["ls-tree", "-r", "-z", "--full-tree", commit])
+        found: defaultdict[str, list[str]] = defaultdict(list)
+        stray = []
+        for rec in out.split(b"\0"):
+            if not rec:
+                continue
+            head, _, path = rec.partition(b"\t")
+            _mode, kind, oid = head.decode().split()
+            name = path.decode("utf-8", "replace")
+            obj = name.replace("/", "")
+            if kind != "blob" or not _OID.match(obj):
+                stray.append(name)
             else:
-                git.run(["update-ref", scratch, ours], repo.worktree)
-                p = git.proc(["notes", f"--ref={scratch}", "merge", "--quiet", "-s", "cat_sort_uniq", theirs], repo.worktree)
-                if p.returncode != 0:
-                    raise AispendError(f"cannot merge the receipts: {_first_line(p.stderr)}")
-                new = git.run(["rev-parse", scratch], repo.worktree).strip()
-            if git.ok(["update-ref", git.NOTES_REF, new, ours or git.ZERO], repo.worktree) is not None:
-                return True
-        raise AispendError(f"{git.NOTES_REF} kept changing during the merge; run aispend sync again")
-    finally:
-        git.ok(["update-ref", "-d", scratch], repo.worktree)
+                found[obj].append(oid)
+        if stray:
+            # Not a note: a union written from this tree would drop it.
+            raise AispendError(
+                f"{what} holds files that are not notes ({', '.join(stray[:3])}); left alone: "
+                "remove them there, then sync again"
+            )
+        notes = {obj: tuple(blobs) for obj, blobs in found.items()}
+        self._notes[commit] = notes
+        return notes
+
+    def load(self, blobs: Iterable[str]) -> None:
+        """Read the blobs not read yet, all in one ``git cat-file --batch``."""
+        want = sorted(set(blobs) - self._blobs.keys())
+        if not want:
+            return
+        out = _bytes(self.repo, ["cat-file", "--batch"], input=("\n".join(want) + "\n").encode())
+        pos = 0
+        for sha in want:
+            end = out.index(b"\n", pos)
+            head = out[pos:end].split()
+            if len(head) != 3 or head[1] != b"blob":
+                raise AispendError(f"cannot read the note blob {sha}: {out[pos:end].decode('utf-8', 'replace')}")
+            size = int(head[2])
+            self._blobs[sha] = out[end + 1 : end + 1 + size]
+            pos = end + 1 + size + 1  # the content, then a newline
+
+    def lines(self, blobs: Iterable[str]) -> set[bytes]:
+        """The union of the lines of these blobs (loaded before)."""
+        out: set[bytes] = set()
+        for b in blobs:
+            out |= _lines(self._blobs[b])
+        return out
+
+
+def _single(notes: Notes) -> dict[str, str] | None:
+    """``notes`` as object -> blob, or None when some object has two notes (a tree git would combine)."""
+    if any(len(b) != 1 for b in notes.values()):
+        return None
+    return {obj: b[0] for obj, b in notes.items()}
+
+
+def _union(reader: _Reader, ours: Notes, theirs: Notes) -> tuple[dict[str, str], dict[str, bytes]]:
+    """Object -> blob of the union of both sides, and the contents of the blobs still to write."""
+    result: dict[str, str] = {}
+    mixed: list[str] = []
+    for obj in ours.keys() | theirs.keys():
+        a, b = ours.get(obj), theirs.get(obj)
+        if a == b or b is None or a is None:
+            side = a or b or ()
+            if len(side) == 1:
+                result[obj] = side[0]
+                continue
+        mixed.append(obj)  # both sides differ (or one lists it twice): read the lines
+    reader.load(blob for obj in mixed for blob in ours.get(obj, ()) + theirs.get(obj, ()))
+    fresh: dict[str, bytes] = {}
+    for obj in mixed:
+        union = reader.lines(ours.get(obj, ()) + theirs.get(obj, ()))
+        for one in (ours.get(obj), theirs.get(obj)):
+            if one and len(one) == 1 and reader.lines(one) == union:
+                result[obj] = one[0]  # that side already holds every line: no new blob
+                break
+        else:
+            fresh[obj] = b"".join(x + b"\n" for x in sorted(union))  # as cat_sort_uniq: sorted, once
+    return result, fresh
+
+
+def _mktree(repo: git.Repo, notes: dict[str, str]) -> str:
+    """A notes tree: flat, or with one level of 2-hex fanout above :data:`FANOUT_ABOVE` notes."""
+    if len(notes) <= FANOUT_ABOVE:
+        rows = "".join(f"100644 blob {blob}\t{obj}\n" for obj, blob in sorted(notes.items()))
+        return git.run(["mktree"], repo.worktree, input=rows.encode()).strip()
+    groups: defaultdict[str, list[str]] = defaultdict(list)
+    for obj, blob in sorted(notes.items()):
+        groups[obj[:2]].append(f"100644 blob {blob}\t{obj[2:]}\n")
+    # One process for all the subtrees: --batch reads trees separated by a blank line.
+    batch = "\n".join("".join(rows) for rows in groups.values())
+    subs = git.run(["mktree", "--batch"], repo.worktree, input=batch.encode()).split()
+    if len(subs) != len(groups):
+        raise AispendError("cannot write the merged receipts: git mktree wrote fewer trees than asked")
+    top = "".join(f"040000 tree {sub}\t{prefix}\n" for prefix, sub in zip(groups, subs))
+    return git.run(["mktree"], repo.worktree, input=top.encode()).strip()
+
+
+def _union_commit(repo: git.Repo, reader: _Reader, ours: str, theirs: str, message: str) -> str | None:
+    """The commit to make the local notes: None when ours already is it, else theirs or a new commit."""
+    if ours == theirs:
+        return None
+    mine, yours = reader.notes(ours, f"the local {git.NOTES_REF}"), reader.notes(theirs, f"the remote's {git.NOTES_REF}")
+    union, fresh = _union(reader, mine, yours)
+    has_all_ours, has_all_theirs = union == _single(mine), union == _single(yours)
+    ours_first, theirs_first = _is_ancestor(repo, ours, theirs), _is_ancestor(repo, theirs, ours)
+    if has_all_ours and theirs_first:
+        return None  # we have all of theirs already
+    if has_all_theirs and ours_first:
+        return theirs  # fast-forward: theirs holds all of ours
+    for obj, content in fresh.items():
+        union[obj] = git.run(["hash-object", "-w", "--stdin"], repo.worktree, input=content).strip()
+    if has_all_ours:
+        tree = git.run(["rev-parse", f"{ours}^{{tree}}"], repo.worktree).strip()
+    elif has_all_theirs:
+        tree = git.run(["rev-parse", f"{theirs}^{{tree}}"], repo.worktree).strip()
+    else:
+        tree = _mktree(repo, union)
+    # A side that is an ancestor of the other is no parent of its own: the history stays linear.
+    parents = [ours] if theirs_first else [theirs] if ours_first else [ours, theirs]
+    p = git.proc(["commit-tree", tree, *(x for c in parents for x in ("-p", c)), "-m", message], repo.worktree)
+    if p.returncode != 0:
+        raise AispendError(f"cannot merge the receipts: {_first_line(p.stderr)}")
+    return p.stdout.strip()
+
+
+def merge(repo: git.Repo, theirs: str, attempts: int = 20, reader: _Reader | None = None, remote: str = "the remote") -> bool:
+    """Make the local notes the union of theirs and ours, line by line; True when they changed."""
+    reader = reader or _Reader(repo)
+    message = f"Notes merged by 'aispend sync': every receipt line here and on {remote}"
+    locked = False
+    for _ in range(attempts):
+        ours = _rev(repo, git.NOTES_REF)
+        new = _union_commit(repo, reader, ours, theirs, message) if ours else theirs
+        if new is None:
+            return False
+        p = git.proc(["update-ref", git.NOTES_REF, new, ours or git.ZERO], repo.worktree)
+        if p.returncode == 0:
+            return True
+        if not _locked(p.stderr):
+            raise AispendError(f"cannot update {git.NOTES_REF}: {_first_line(p.stderr)}")
+        # A hook appended a receipt (or another sync published) meanwhile, or still holds the ref's
+        # lock: merge again on top of what is there then (after a pause, if it was the lock).
+        locked = "File exists" in p.stderr
+        time.sleep(random.uniform(0.05, 0.25) if locked else random.uniform(0, 0.02))
+    if locked:
+        raise AispendError(f"{git.NOTES_REF} stayed locked by another git process (its .lock file exists); run aispend sync again")
+    raise AispendError(f"{git.NOTES_REF} kept changing during the merge; run aispend sync again")
 
 
 def _is_ancestor(repo: git.Repo, a: str, b: str) -> bool:
     return git.proc(["merge-base", "--is-ancestor", a, b], repo.worktree).returncode == 0
+
+
+def _restored(reader: _Reader, had: Iterable[str], theirs: str | None, published: str) -> int:
+    """Receipt lines that a past state of the remote held (``had``), that its current state
+    (``theirs``) lacks, and that ``published`` (what we pushed) holds again."""
+    now = reader.notes(theirs, "the remote's notes") if theirs else {}
+    pushed = reader.notes(published, f"the local {git.NOTES_REF}")
+    lost: set[tuple[str, bytes]] = set()
+    for commit in dict.fromkeys(had):
+        if commit == theirs:
+            continue
+        try:
+            before = reader.notes(commit, "an earlier state of the remote's notes")
+        except AispendError:
+            continue  # not notes then: nothing to count
+        gone = [obj for obj, blobs in before.items() if blobs != now.get(obj)]
+        reader.load(b for obj in gone for b in before[obj] + now.get(obj, ()) + pushed.get(obj, ()))
+        for obj in gone:
+            for line in (reader.lines(before[obj]) & reader.lines(pushed.get(obj, ()))) - reader.lines(now.get(obj, ())):
+                lost.add((obj, line))
+    return len(lost)
 
 
 def push(repo: git.Repo, remote: str) -> bool:
@@ -134,17 +335,26 @@ def sync(repo: git.Repo, remote: str | None = None, attempts: int = ATTEMPTS) ->
     remote = remote or default_remote(repo)
     _check_remote(repo, remote)
     res = SyncResult(remote)
+    reader = _Reader(repo)
+    # States the remote is known to have had: the tracking ref as the last sync or fetch left it,
+    # every state fetched now, and the history both sides share. A line they hold that the
+    # remote lacks now was lost there (not merely never pushed).
+    had = [c for c in (_rev(repo, TRACKING.format(remote=remote)),) if c]
     for attempt in range(attempts):
         res.attempts = attempt + 1
         theirs = fetch(repo, remote)
         res.fetched = res.fetched or theirs is not None
         if theirs is not None:
-            res.merged = merge(repo, theirs) or res.merged
-        ours = git.ok(["rev-parse", "-q", "--verify", f"{git.NOTES_REF}^{{commit}}"], repo.worktree)
+            before = _rev(repo, git.NOTES_REF)
+            base = git.ok(["merge-base", before, theirs], repo.worktree) if before else None
+            had += [c for c in (base, theirs) if c]
+            res.merged = merge(repo, theirs, reader=reader, remote=remote) or res.merged
+        ours = _rev(repo, git.NOTES_REF)
         if not ours or ours == theirs:
             return res  # nothing here the remote lacks
         if push(repo, remote):
             res.pushed = True
+            res.restored = _restored(reader, had, theirs, ours)
             git.ok(["update-ref", TRACKING.format(remote=remote), ours], repo.worktree)
             return res
         time.sleep(random.uniform(0.05, 0.25) * (attempt + 1))  # another pusher won: again

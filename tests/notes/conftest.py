@@ -22,7 +22,11 @@ def alice(tmp_path: Path, remote: Path) -> Person:
 
 
 @pytest.fixture
-def bob(tmp_path: Path, remote: Path) -> Person:
+def bob(tmp_path: Path, remote: Path, alice: Person) -> Person:
+    """bob, with alice: both trust both keys (the team's list; each install made one with its own key only)."""
     p = Person("bob", tmp_path, remote)
     p.repo.install()
+    lines = "".join(x.repo.aispend("key").stdout.strip().splitlines()[-1] + "\n" for x in (alice, p))
+    for x in (alice, p):
+        (x.repo.path / ".aispend" / "allowed_signers").write_text(lines)
     return p
