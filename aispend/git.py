@@ -204,28 +204,45 @@ def cat_objects(repo: Repo, shas: Sequence[str]) -> dict[str, bytes]:
     return out
 
 
-def note_blobs(repo: Repo, ref: str = NOTES_REF) -> dict[str, str]:
-    """Every note of ``ref``: annotated object -> note blob (empty when the ref does not exist)."""
-    p = subprocess.run(["git", "notes", f"--ref={ref}", "list"], cwd=repo.worktree, capture_output=True, check=False)
-    out: dict[str, str] = {}
-    for row in p.stdout.decode("ascii", "replace").splitlines():
-        blob, _, obj = row.partition(" ")
-        if _hex(blob) and _hex(obj):
-            out[obj] = blob
-    return out
+def note_entries(repo: Repo, rev: str) -> tuple[dict[str, tuple[str, ...]], list[str]]:
+    """Every note of the notes commit (or ref) ``rev``: annotated object -> its note blobs (an
+    object can have several: a hand-made tree may hold ``ab/cdef...`` and ``abcdef...`` at once,
+    and every one of them is read), and the paths that are no note. Empty for a missing ref."""
+    p = subprocess.run(["git", "ls-tree", "-r", "-z", "--full-tree", rev, "--"], cwd=repo.worktree, capture_output=True, check=False)
+    if p.returncode != 0:
+        return {}, []
+    found: dict[str, list[str]] = {}
+    stray: list[str] = []
+    for rec in p.stdout.split(b"\0"):
+        if not rec:
+            continue
+        head, _, path = rec.partition(b"\t")
+        fields = head.decode("ascii", "replace").split()
+        name = path.decode("utf-8", "replace")
+        obj = name.replace("/", "")
+        if len(fields) != 3 or fields[1] != "blob" or not _hex(obj):
+            stray.append(name)
+        else:
+            found.setdefault(obj, []).append(fields[2])
+    return {obj: tuple(blobs) for obj, blobs in found.items()}, stray
+
+
+def note_blobs(repo: Repo, ref: str = NOTES_REF) -> dict[str, tuple[str, ...]]:
+    """Every note of ``ref``: annotated object -> its note blobs (empty when the ref does not exist)."""
+    return note_entries(repo, ref)[0]
 
 
 def read_notes(repo: Repo, shas: Sequence[str], ref: str = NOTES_REF) -> dict[str, bytes]:
-    """The raw note of each of ``shas`` that has one (two processes, whatever the count)."""
-    if len(shas) == 1:  # one note (the hooks): ask for it alone, not for the list of all
-        p = subprocess.run(["git", "notes", f"--ref={ref}", "list", shas[0]], cwd=repo.worktree, capture_output=True, check=False)
-        blob = p.stdout.decode("ascii", "replace").strip()
-        wanted = {shas[0]: blob} if p.returncode == 0 and _hex(blob) else {}
-    else:
-        blobs = note_blobs(repo, ref)
-        wanted = {s: blobs[s] for s in shas if s in blobs}
-    content = cat_objects(repo, sorted(set(wanted.values())))
-    return {s: content[b] for s, b in wanted.items() if b in content}
+    """The raw note of each of ``shas`` that has one (all of its blobs, one after the other)."""
+    blobs = note_blobs(repo, ref)
+    wanted = {s: blobs[s] for s in shas if s in blobs}
+    content = cat_objects(repo, sorted({b for bs in wanted.values() for b in bs}))
+    out: dict[str, bytes] = {}
+    for s, bs in wanted.items():
+        parts = [content[b] for b in bs if b in content]
+        if parts:
+            out[s] = b"\n".join(p.rstrip(b"\n") for p in parts) + b"\n" if len(parts) > 1 else parts[0]
+    return out
 
 
 def _parse_commit(sha: str, raw: bytes) -> LoggedCommit:

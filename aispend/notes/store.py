@@ -72,9 +72,8 @@ def commits_with_lines(repo: git.Repo, revs: Sequence[str]) -> list[tuple[git.Lo
 
 def all_lines(repo: git.Repo) -> list[NoteLine]:
     """Every line of every note of ``refs/notes/aispend`` (also of commits in no branch)."""
-    blobs = git.note_blobs(repo)
-    content = git.cat_objects(repo, sorted(set(blobs.values())))
-    return [line for sha, b in sorted(blobs.items()) if b in content for line in parse_note(sha, content[b])]
+    notes = git.read_notes(repo, list(git.note_blobs(repo)))
+    return [line for sha, note in sorted(notes.items()) for line in parse_note(sha, note)]
 
 
 def append(repo: git.Repo, sha: str, line: str) -> None:

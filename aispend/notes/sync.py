@@ -120,11 +120,6 @@ def _not_notes(repo: git.Repo, commit: str) -> list[str]:
 # -- reading notes, byte for byte ---------------------------------------------
 
 
-def _bytes(repo: git.Repo, args: list[str], input: bytes | None = None) -> bytes:
-    # git.run decodes with surrogateescape, which encodes back to exactly the bytes git wrote.
-    return git.run(args, repo.worktree, input=input).encode("utf-8", "surrogateescape")
-
-
 def _lines(content: bytes) -> set[bytes]:
     """A note's receipt lines: split on LF only, empty lines dropped, every other byte kept."""
     return {x for x in content.split(b"\n") if x}
@@ -142,45 +137,26 @@ class _Reader:
         """Every note of the notes commit ``commit`` (``what`` names it in errors)."""
         if commit in self._notes:
             return self._notes[commit]
-        out = _bytes(self.repo, ["ls-tree", "-r", "-z", "--full-tree", commit])
-        found: defaultdict[str, list[str]] = defaultdict(list)
-        stray = []
-        for rec in out.split(b"\0"):
-            if not rec:
-                continue
-            head, _, path = rec.partition(b"\t")
-            _mode, kind, oid = head.decode().split()
-            name = path.decode("utf-8", "replace")
-            obj = name.replace("/", "")
-            if kind != "blob" or not _OID.match(obj):
-                stray.append(name)
-            else:
-                found[obj].append(oid)
+        found, stray = git.note_entries(self.repo, commit)
         if stray:
             # Not a note: a union written from this tree would drop it.
             raise AispendError(
                 f"{what} holds files that are not notes ({', '.join(stray[:3])}); left alone: "
                 "remove them there, then sync again"
             )
-        notes = {obj: tuple(blobs) for obj, blobs in found.items()}
-        self._notes[commit] = notes
-        return notes
+        self._notes[commit] = found
+        return found
 
     def load(self, blobs: Iterable[str]) -> None:
         """Read the blobs not read yet, all in one ``git cat-file --batch``."""
         want = sorted(set(blobs) - self._blobs.keys())
         if not want:
             return
-        out = _bytes(self.repo, ["cat-file", "--batch"], input=("\n".join(want) + "\n").encode())
-        pos = 0
+        got = git.cat_objects(self.repo, want)
         for sha in want:
-            end = out.index(b"\n", pos)
-            head = out[pos:end].split()
-            if len(head) != 3 or head[1] != b"blob":
-                raise AispendError(f"cannot read the note blob {sha}: {out[pos:end].decode('utf-8', 'replace')}")
-            size = int(head[2])
-            self._blobs[sha] = out[end + 1 : end + 1 + size]
-            pos = end + 1 + size + 1  # the content, then a newline
+            if sha not in got:
+                raise AispendError(f"cannot read the note blob {sha}")
+            self._blobs[sha] = got[sha]
 
     def lines(self, blobs: Iterable[str]) -> set[bytes]:
         """The union of the lines of these blobs (loaded before)."""
