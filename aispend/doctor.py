@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 from dataclasses import dataclass
 from typing import Any
 
 from aispend import git
-from aispend.install import FETCH_REFSPEC, SYNC_HOOK, hooks_state
+from aispend.install import FETCH_REFSPEC, SYNC_HOOK, hooks_state, is_ours
 from aispend.text import counted
 
 
@@ -24,15 +25,19 @@ def run_checks(repo: git.Repo) -> list[Finding]:
     out += _hooks(repo)
     found, conn = _index()
     out += found
+    out += _data_dir()
+    syncing = False
     if conn is not None:
         try:
-            out += _install(conn, repo)
+            install, syncing = _install(conn, repo)
+            out += install
             out += _pricing(conn)
         finally:
             conn.close()
     out += _key()
+    out += _trust(repo)
     out += _notes(repo)
-    out += _remotes(repo)
+    out += _remotes(repo, syncing)
     out += _queue(repo)
     return out
 
@@ -75,14 +80,39 @@ def _index() -> tuple[list[Finding], Any]:
     return [Finding("index", True, f"{index_path()} (schema {db.SCHEMA_VERSION})")], conn
 
 
-def _install(conn: Any, repo: git.Repo) -> list[Finding]:
-    from aispend.attribution import install_window
+def _data_dir() -> list[Finding]:
+    """The data dir (keys, index, logs) must be private: 0700, as aispend creates it."""
+    import stat
+
+    from aispend.paths import data_dir
+
+    d = data_dir()
+    try:
+        mode = stat.S_IMODE(d.stat().st_mode)
+    except OSError:
+        return []
+    if os.name != "nt" and mode & 0o077:
+        return [Finding("data", False, f"the data dir {d} has mode {mode:04o}: others can look inside", f"chmod 700 {shlex.quote(str(d))}")]
+    return [Finding("data", True, f"{d} is private (mode {mode:04o})")]
+
+
+def _install(conn: Any, repo: git.Repo) -> tuple[list[Finding], bool]:
+    """The install record's findings, and whether pushes sync."""
     from aispend.receipts.model import iso_ms
 
-    since = install_window(conn, str(repo.common_dir))
-    if since is None:
-        return [Finding("install", False, "no install record: commits here bill usage from their first hook run", "aispend install")]
-    return [Finding("install", True, f"billing usage since {iso_ms(since)}")]
+    row = conn.execute("SELECT since_ms, sync FROM installs WHERE repo = ?", (str(repo.common_dir),)).fetchone()
+    if row is None:
+        return [Finding("install", False, "no install record: the hooks do nothing here (no receipts)", "aispend install")], False
+    since, sync = int(row[0]), row[1]
+    out = [Finding("install", True, f"billing usage since {iso_ms(since)}" + (", syncing receipts on push" if sync else ""))]
+    if not sync and is_ours(repo.path("hooks") / SYNC_HOOK):
+        if sync is None:
+            # Installed (perhaps with --sync) before aispend recorded the choice: pushes do not sync.
+            out.append(Finding("install", False, "pre-push is installed but this repository's install did not record --sync: pushes do not sync receipts",
+                               "aispend install --sync (or aispend install to keep not syncing)"))
+        else:  # another repository's, in a shared hooks folder: this one chose not to sync
+            out.append(Finding("install", True, "pre-push is installed, but this repository was installed without --sync: pushes do not sync receipts"))
+    return out, bool(sync)
 
 
 def _pricing(conn: Any) -> list[Finding]:
@@ -104,6 +134,10 @@ def _key() -> list[Finding]:
     from aispend.receipts import keys, signing
 
     path = signing.key_path()
+    named = signing.named_key_path()
+    if named is not None and not os.path.lexists(named):
+        # Never re-created (only aispend's own key is): commits wait in the queue until fixed.
+        return [Finding("key", False, f"signing key {named} does not exist: commits wait for their receipts", signing.NAMED_KEY_FIX)]
     if not path.exists():
         return [Finding("key", False, f"no signing key at {path}", "aispend install (creates one)")]
     problem = keys.permissions_problem(path)
@@ -112,8 +146,39 @@ def _key() -> list[Finding]:
     try:
         k = keys.load_key(path)
     except keys.KeyFileError as e:
-        return [Finding("key", False, str(e), "aispend install --key FILE (an unencrypted ed25519 key)")]
+        fix = "aispend install --key FILE (an unencrypted ed25519 key)"
+        return [Finding("key", False, str(e), fix + (" or aispend install to go back to aispend's own key" if named else ""))]
     return [Finding("key", True, f"{path} ({k.public_line[:40]}...)")]
+
+
+def _trust(repo: git.Repo) -> list[Finding]:
+    """Whether the repository's trust list exists and trusts this machine's key (else its
+    receipts count nowhere: verify, reports and budgets skip them)."""
+    from aispend.errors import AispendError
+    from aispend.receipts import keys, signing
+    from aispend.receipts.trust import DEFAULT_FILE, load_trust
+
+    add = f"aispend key --line >> {DEFAULT_FILE}"
+    try:
+        trust = load_trust(repo)
+    except AispendError as e:
+        return [Finding("trust", False, str(e), "fix [trust] allowed_signers in .aispend.toml")]
+    if trust.signers is None:
+        return [Finding("trust", False, "no allowed-signers list: no receipt counts in verify, reports or budgets",
+                        f"mkdir -p .aispend && {add}, then commit it")]
+    out = [Finding("trust", False, f"{p}: a line that is not used", "fix or remove that line") for p in trust.problems]
+    email = git.config(repo, "user.email")
+    try:
+        k = keys.load_key(signing.key_path())
+    except keys.KeyFileError:
+        return out  # the key check says what is wrong with it
+    if not email:
+        return out  # no principal to check the key for
+    if not keys.signer_allowed(trust.signers, email, k.public_line):
+        commit = "" if os.path.isabs(trust.source or "") else ", then commit it"
+        return out + [Finding("trust", False, f"{trust.source} does not trust this machine's key for {email}: its receipts do not count",
+                              f"aispend key --line >> {shlex.quote(trust.source or DEFAULT_FILE)}{commit}")]
+    return out + [Finding("trust", True, f"{trust.source} trusts this machine's key for {email}")]
 
 
 def _notes(repo: git.Repo) -> list[Finding]:
@@ -132,9 +197,8 @@ def _notes(repo: git.Repo) -> list[Finding]:
     return out
 
 
-def _remotes(repo: git.Repo) -> list[Finding]:
+def _remotes(repo: git.Repo, syncing: bool) -> list[Finding]:
     out = []
-    syncing = (repo.path("hooks") / SYNC_HOOK).exists()
     for remote in (git.ok(["remote"], repo.worktree) or "").split():
         fetch = (git.ok(["config", "--get-all", f"remote.{remote}.fetch"], repo.worktree) or "").splitlines()
         push = (git.ok(["config", "--get-all", f"remote.{remote}.push"], repo.worktree) or "").splitlines()

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from aispend import clock, git
-from aispend.paths import data_dir
+from aispend.paths import data_subdir, private_file
 from aispend.text import counted
 
 #: Seconds a hook may spend reading new log lines (env AISPEND_HOOK_BUDGET).
@@ -36,21 +36,48 @@ _LOG_MAX = 1 << 20
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     hook = args[0] if args else ""
+
+    def installed(git_dir: Path, say: bool = True) -> bool:
+        """Whether the repository of ``git_dir`` has an install record (the hooks act only then:
+        a hooks folder shared by many repositories runs them everywhere); logged (``say``) when
+        not. An index that cannot be read counts as installed: the usual path says what is wrong."""
+        import sqlite3
+
+        from aispend.index.db import read_install
+
+        common = _read(git_dir / "commondir").strip()  # a linked worktree's, as git resolves it
+        key = str((git_dir / common).resolve() if common else git_dir.resolve())
+        try:
+            if read_install(key) is not None:
+                return True
+        except (sqlite3.Error, OSError):
+            return True
+        if say:
+            log(f"{key}: no install record: no receipt ('aispend install' there bills its commits)")
+        return False
+
     try:
         if os.environ.get("AISPEND_HOOKS") == "0":
             return 0  # switched off for this command
         if hook == "prepare-commit-msg":
-            prepare_commit_msg(args[1:])
+            if installed(git.find_repo().git_dir, say=False):  # post-commit says it
+                prepare_commit_msg(args[1:])
         elif hook == "drain":
-            drain(Path(args[1]))
+            git_dir = Path(args[1])
+            if installed(git_dir):
+                drain(git_dir)
+            else:
+                for entry in entries(git_dir / QUEUE):  # the shim queued them: nothing will claim them
+                    entry.unlink(missing_ok=True)
         elif hook == "pre-push":
             pre_push(args[1] if len(args) > 1 else "")
         elif hook in ("post-commit", "post-rewrite"):
             # Called directly (a hook framework, 'aispend hook'): queue and drain here.
             stdin = sys.stdin.read() if hook == "post-rewrite" else ""
             git_dir, body = gather(hook, args[1:], stdin)
-            enqueue(git_dir, hook, body)
-            drain(git_dir)
+            if installed(git_dir):
+                enqueue(git_dir, hook, body)
+                drain(git_dir)
         else:
             log(f"unknown hook {hook!r}")
     except BaseException as e:  # noqa: BLE001 - a hook never fails a commit
@@ -67,11 +94,11 @@ def main(argv: list[str] | None = None) -> int:
 def log(message: str, detail: str | None = None) -> None:
     """Append to the hooks log (rotated at 1 MB); silent if even that fails."""
     try:
-        d = data_dir()
-        d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        d = data_subdir()
         path = d / "hooks.log"
         if path.exists() and path.stat().st_size > _LOG_MAX:
             path.replace(d / "hooks.log.1")
+        private_file(path)
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
         with open(path, "a", encoding="utf-8") as fh:
             fh.write(f"{stamp} {message}\n")
@@ -173,24 +200,19 @@ def head_branch(repo: git.Repo) -> str | None:
 
 
 def scope_for(conn: Any, repo: git.Repo, until_ms: int, branch: str | None, skew: bool = True) -> Any:
-    """Where and when a commit in ``repo`` on ``branch`` at ``until_ms`` may claim usage
-    (creating a missing install record)."""
+    """Where and when a commit in ``repo`` on ``branch`` at ``until_ms`` may claim usage; an empty
+    window (nothing to claim, so no receipt of its own) when ``repo`` has no install record."""
     from aispend.attribution import SKEW_MS, Scope, install_window
 
     key = str(repo.common_dir)
+    until = until_ms + (SKEW_MS if skew else 0)
     since = install_window(conn, key)
     if since is None:
-        # Hooks without an install record (data dir wiped or hooks copied): bill from now on.
-        now = clock.now_ms()
-        from aispend.index.db import transaction
-
-        with transaction(conn):
-            conn.execute(
-                "INSERT OR IGNORE INTO installs (repo, installed_ms, since_ms) VALUES (?, ?, ?)", (key, now, now)
-            )
-        log(f"{key}: no install record; billing usage from now on")
-        since = now
-    return Scope(repo=key, worktree=repo.worktree, branch=branch, since_ms=since, until_ms=until_ms + (SKEW_MS if skew else 0))
+        # Hooks without an install record (a hooks folder shared with other repositories, hooks
+        # copied, data dir wiped) bill nothing: only 'aispend install' starts billing a repository.
+        log(f"{key}: no install record: no receipt ('aispend install' there bills its commits)")
+        since = until
+    return Scope(repo=key, worktree=repo.worktree, branch=branch, since_ms=since, until_ms=until)
 
 
 def write_receipt(conn: Any, repo: git.Repo, commit: git.Commit, claimed: list[Any], carried: list[tuple[str, dict[str, Any]]] | None = None) -> str | None:
@@ -448,19 +470,36 @@ def cherry_pick_source(repo: git.Repo, commit: git.Commit, facts: dict[str, str]
 
 
 def carry(conn: Any, repo: git.Repo, commit: git.Commit, olds: list[str], claim: bool, branch: str | None = None) -> None:
-    """Receipt ``commit`` with the receipts of the commits it replaces, and with ``claim``
-    (an amend) the new usage on ``branch`` too."""
+    """Receipt ``commit`` with the receipts of the commits it replaces that may be carried
+    (trusted here, or this machine's own), and with ``claim`` (an amend) the new usage on
+    ``branch`` too."""
     from aispend import attribution
-    from aispend.notes.carry import valid_receipts
+    from aispend.notes.carry import carriable, signing_key
+    from aispend.notes.carry import write_receipt as write
 
-    carried: list[tuple[str, dict[str, Any]]] = []
-    for old in olds:
-        carried.extend(valid_receipts(repo, old, log))
     claimed = []
     if claim:
         scope = scope_for(conn, repo, commit.committed_s * 1000, branch)
         claimed = attribution.claim(conn, scope, commit.sha)
-    write_receipt(conn, repo, commit, claimed, carried)
+    if not claimed and not git.read_notes(repo, olds):
+        return  # nothing to carry, nothing new: no key needed
+    key, created = signing_key(commit.committer_email)
+    if created:
+        log(f"created signing key {key.path}")
+    carried = carriable(repo, olds, _trust(repo), key.public_line, log)
+    write(conn, repo, commit, claimed, carried, signer_email=commit.committer_email, key=key)
+
+
+def _trust(repo: git.Repo) -> Any:
+    """The repository's trust list; none (only this machine's own receipts carry) when it is broken."""
+    from aispend.errors import AispendError
+    from aispend.receipts.trust import Trust, load_trust
+
+    try:
+        return load_trust(repo)
+    except AispendError as e:
+        log(f"trust list unusable ({e}): carrying only this machine's own receipts")
+        return Trust(None, None)
 
 
 def _rewrite_entry(conn: Any, repo: git.Repo, kind: str, stdin: str, rebasing: bool, branch: str | None) -> None:
@@ -478,11 +517,28 @@ def _rewrite_entry(conn: Any, repo: git.Repo, kind: str, stdin: str, rebasing: b
 
 
 def pre_push(remote: str) -> None:
-    """Sync the receipts with the remote being pushed to (``install --sync``); warn, never block."""
+    """Sync the receipts with the remote being pushed to (``install --sync``); warn, never block.
+
+    Only in a repository installed with ``--sync``: a pre-push hook in a hooks folder shared with
+    other repositories must not push their receipts to their remotes."""
+    import sqlite3
+
     from aispend.errors import AispendError
+    from aispend.index.db import read_install
     from aispend.notes import sync
 
     repo = git.find_repo()
+    try:
+        record = read_install(str(repo.common_dir))
+    except sqlite3.Error as e:
+        log(f"pre-push: index unavailable ({e}); receipts not synced")
+        return
+    if record is None or record.sync is False:
+        return
+    if record.sync is None:
+        # Installed before aispend recorded --sync: say how to choose, once per push; do not guess.
+        print("aispend: receipts not synced: run aispend install --sync here to sync them on push (or aispend install to stop this note)", file=sys.stderr)
+        return
     if git.config(repo, f"remote.{remote}.url") is None:
         return  # a push to a bare URL: no remote to keep receipts in step with
     wait_idle(repo.git_dir)  # the last commit's receipt may still be in the making

@@ -6,6 +6,12 @@ is moved aside as ``<hook>.aispend-legacy`` and run first by the shim, as
 pre-commit does; uninstalling puts it back byte for byte. Hooks owned by another
 framework (husky, lefthook, pre-commit) are left alone: the line to add to that
 framework's configuration is returned instead.
+
+A hooks folder outside the repository's git dir (``core.hooksPath`` set to a folder
+of the worktree, or to one that several repositories share) needs ``--shared-hooks``:
+whatever is installed there runs in every repository that uses it. The hooks act only
+in a repository with an install record, and pre-push syncs only in one installed with
+``--sync``.
 """
 
 from __future__ import annotations
@@ -100,11 +106,34 @@ class InstallResult:
     framework_lines: list[str] = field(default_factory=list)
 
 
-def install_hooks(
-    repo: git.Repo, python: str | None = None, force: bool = False, trailer: bool = False, sync: bool = False
-) -> InstallResult:
-    """Write the three shims (idempotent); chain what was there; defer to hook frameworks."""
+def outside_git_dir(repo: git.Repo, hooks_dir: Path) -> bool:
+    """Whether ``hooks_dir`` lies outside the repository's common git dir (where other
+    repositories' ``core.hooksPath`` may point too)."""
+    common = repo.common_dir.resolve()
+    where = hooks_dir.resolve()
+    return where != common and common not in where.parents
+
+
+def check_hooks_dir(repo: git.Repo, shared: bool = False, force: bool = False) -> Path:
+    """The hooks folder to install into; an error when it is outside the git dir and
+    ``shared`` was not given (unless nothing would be written there: husky's folder)."""
     hooks_dir = repo.path("hooks")
+    writes = force or ".husky" not in hooks_dir.parts
+    if writes and not shared and outside_git_dir(repo, hooks_dir):
+        raise AispendError(
+            f"the hooks folder {hooks_dir} is outside this repository's git dir, so other repositories "
+            "may run its hooks: to install there anyway, run aispend install --shared-hooks"
+        )
+    return hooks_dir
+
+
+def install_hooks(
+    repo: git.Repo, python: str | None = None, force: bool = False, trailer: bool = False, sync: bool = False,
+    shared: bool = False,
+) -> InstallResult:
+    """Write the three shims (idempotent); chain what was there; defer to hook frameworks.
+    A hooks folder outside the git dir only with ``shared`` (:func:`check_hooks_dir`)."""
+    hooks_dir = check_hooks_dir(repo, shared, force)
     python = python or sys.executable
     result = InstallResult(hooks_dir)
     try:
@@ -233,10 +262,14 @@ def hooks_state(repo: git.Repo) -> dict[str, str]:
     return out
 
 
-def record_install(conn: sqlite3.Connection, repo: git.Repo, backfill_ms: int | None, trailer: bool) -> tuple[int, bool]:
-    """Remember when billing starts for ``repo``; return (since_ms, first install?).
+def record_install(
+    conn: sqlite3.Connection, repo: git.Repo, backfill_ms: int | None, trailer: bool, sync: bool = False
+) -> tuple[int, bool]:
+    """Remember when billing starts for ``repo`` and whether pushes sync; return (since_ms, first install?).
 
-    Reinstalling keeps the original start unless ``backfill_ms`` is given.
+    Reinstalling keeps the original start unless ``backfill_ms`` is given, and keeps ``--sync``
+    once given (a plain 'aispend install', which doctor suggests for a missing hook, must not
+    turn syncing off; 'aispend uninstall' does).
     """
     from aispend.index.db import transaction
 
@@ -247,10 +280,67 @@ def record_install(conn: sqlite3.Connection, repo: git.Repo, backfill_ms: int | 
         if row is None:
             since = now - (backfill_ms or 0)
             conn.execute(
-                "INSERT INTO installs (repo, installed_ms, since_ms, trailer) VALUES (?, ?, ?, ?)",
-                (key, now, since, int(trailer)),
+                "INSERT INTO installs (repo, installed_ms, since_ms, trailer, sync) VALUES (?, ?, ?, ?, ?)",
+                (key, now, since, int(trailer), int(sync)),
             )
             return since, True
         since = int(row[0]) if backfill_ms is None else min(int(row[0]), now - backfill_ms)
-        conn.execute("UPDATE installs SET since_ms = ?, trailer = ? WHERE repo = ?", (since, int(trailer), key))
+        conn.execute(
+            "UPDATE installs SET since_ms = ?, trailer = ?, sync = max(coalesce(sync, 0), ?) WHERE repo = ?",
+            (since, int(trailer), int(sync), key),
+        )
         return since, False
+
+
+def forget_sync(repo: git.Repo) -> None:
+    """'aispend uninstall': pushes from ``repo`` sync no more (its billing start is kept).
+    An index that does not exist is not created for this."""
+    from aispend.index import db
+    from aispend.paths import index_path
+
+    if not index_path().is_file():
+        return
+    conn = db.connect()
+    try:
+        with db.transaction(conn):
+            conn.execute("UPDATE installs SET sync = 0 WHERE repo = ?", (str(repo.common_dir),))
+    finally:
+        conn.close()
+
+
+@dataclass
+class TrustResult:
+    """What ``aispend install`` found (or did) about the repository's trust list."""
+
+    state: str  # "created": no list anywhere, so one was made; "trusted"; "untrusted": left alone
+    source: str  # the list's name (relative to the worktree when inside it)
+    line: str  # this machine's allowed-signers line
+
+
+def onboard_trust(repo: git.Repo, principal: str, public_line: str) -> TrustResult:
+    """Make the repository trust this machine's key when it has no trust list at all: create
+    ``.aispend/allowed_signers`` holding its line (to be committed). A list that exists is
+    never changed, only checked. AispendError (one line) when the list cannot be read or made."""
+    from aispend.receipts import keys
+    from aispend.receipts.trust import DEFAULT_FILE, load_trust
+
+    try:
+        line = keys.allowed_signers_line(principal, public_line)
+    except ValueError:
+        raise AispendError(f"git's user.email {principal!r} cannot go in an allowed-signers file") from None
+    trust = load_trust(repo)
+    if trust.signers is not None:
+        trusted = keys.signer_allowed(trust.signers, principal, public_line)
+        return TrustResult("trusted" if trusted else "untrusted", trust.source or DEFAULT_FILE, line)
+    path = repo.worktree / DEFAULT_FILE
+    try:
+        if path.parent.is_symlink():
+            raise AispendError(f"{path.parent} is a symbolic link: not creating {DEFAULT_FILE} through it")
+        path.parent.mkdir(exist_ok=True)
+        # O_EXCL and O_NOFOLLOW: never over a file or through a link that is already there.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o666)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(line + "\n")
+    except OSError as e:
+        raise AispendError(f"cannot create {DEFAULT_FILE}: {e.strerror}") from None
+    return TrustResult("created", DEFAULT_FILE, line)

@@ -1,7 +1,9 @@
 """Where aispend keeps its own files, and where the agents keep their logs.
 
 Every location can be overridden by environment variables so that tests (and
-users with unusual set-ups) never touch the real home directory.
+users with unusual set-ups) never touch the real home directory. The data dir and
+every folder in it are created 0700 (:func:`private_dir`), the files aispend creates
+there 0600 (docs/security.md).
 """
 
 from __future__ import annotations
@@ -18,6 +20,48 @@ def data_dir() -> Path:
     from platformdirs import user_data_path
 
     return user_data_path("aispend", appauthor=False)
+
+
+def private_dir(path: Path) -> Path:
+    """``path`` as a folder only its owner can enter: created 0700 when missing (its parents as
+    usual); an existing folder is left as it is. Every folder of the data dir is made here.
+
+    FileExistsError when ``path`` is a file.
+    """
+    try:
+        path.mkdir(mode=0o700)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.mkdir(mode=0o700)
+        except FileExistsError:
+            if not path.is_dir():
+                raise
+            return path  # made meanwhile by another process
+    except FileExistsError:
+        if not path.is_dir():
+            raise
+        return path
+    os.chmod(path, 0o700)  # mkdir's mode is filtered through the umask
+    return path
+
+
+def data_subdir(*names: str) -> Path:
+    """The data dir, or a folder in it, made with :func:`private_dir` where missing (the data dir too)."""
+    d = private_dir(data_dir())
+    for name in names:
+        d = private_dir(d / name)
+    return d
+
+
+def private_file(path: Path) -> None:
+    """Create ``path`` empty and 0600 unless it exists (then it is left alone)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
+    os.chmod(path, 0o600)  # exact, whatever the umask
 
 
 def index_path() -> Path:

@@ -9,14 +9,13 @@ import traceback
 from pathlib import Path
 
 from aispend import __version__
-from aispend.paths import crash_dir
+from aispend.paths import data_subdir
 
 
 def write_crash_log(exc: BaseException) -> Path | None:
     """Write the traceback (without local variables) to the data dir; return its path."""
     try:
-        d = crash_dir()
-        d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        d = data_subdir("crash")
         path = d / time.strftime("crash-%Y%m%dT%H%M%S.log", time.gmtime())
         lines = [
             f"aispend {__version__}",

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
 from aispend.errors import AispendError
+
+if TYPE_CHECKING:
+    from aispend import git
 
 
 def _span_ms(text: str) -> int:
@@ -25,29 +28,46 @@ def install(
     key: Optional[Path] = typer.Option(None, "--key", metavar="FILE", help="Sign with this existing unencrypted ed25519 SSH key instead of aispend's own."),
     force: bool = typer.Option(False, "--force", help="Chain hooks even where a hook framework (husky, lefthook, pre-commit) owns them."),
     sync: bool = typer.Option(False, "--sync", help="Also sync receipts when you push (a pre-push hook), and fetch them with git fetch."),
+    shared_hooks: bool = typer.Option(False, "--shared-hooks", help="Install even though the hooks folder (core.hooksPath) is outside this repository's git dir: its hooks run in every repository that uses it (they act only where aispend is installed)."),
 ) -> None:
     """Install the commit hooks in this repository: every commit gets a signed receipt of its AI spend."""
     from aispend import git
     from aispend.index import db
-    from aispend.install import add_fetch_refspecs, install_hooks, record_install
-    from aispend.receipts import model, signing
+    from aispend.install import add_fetch_refspecs, check_hooks_dir, install_hooks, record_install
+    from aispend.receipts import keys, model, signing
 
     back = _span_ms(backfill) if backfill else None
     repo = git.find_repo()
+    check_hooks_dir(repo, shared_hooks, force)  # before anything is written
+    email = git.config(repo, "user.email")
+    say = typer.echo
+    notes: list[str] = []  # said after what was installed
     if key is not None:
         signer = signing.use_key(key.expanduser())
         created = False
     else:
-        email = git.config(repo, "user.email") or "unknown"
-        signer, created = signing.ensure_key(comment=f"aispend {email}")
-    result = install_hooks(repo, force=force, trailer=trailer, sync=sync)
+        named = signing.named_key_path()
+        if named is not None:
+            try:
+                keys.load_signing_key(named)
+            except keys.KeyFileError as e:
+                if not keys.permissions_problem(named):
+                    # Gone or unusable: a plain install goes back to aispend's own key (see NAMED_KEY_FIX).
+                    signing.use_default_key()
+                    notes.append(f"{e}: signing with aispend's own key again")
+                else:
+                    notes.append(f"warning: {e}")
+        try:
+            signer, created = signing.ensure_key(comment=f"aispend {email or 'unknown'}")
+        except keys.KeyFileError:
+            signer, created = None, False  # the named key, with a permissions problem (said above)
+    result = install_hooks(repo, force=force, trailer=trailer, sync=sync, shared=shared_hooks)
     fetching = add_fetch_refspecs(repo) if sync else []
     conn = db.connect()
     try:
-        since, first = record_install(conn, repo, back, trailer)
+        since, first = record_install(conn, repo, back, trailer, sync)
     finally:
         conn.close()
-    say = typer.echo
     where = result.hooks_dir
     if result.written:
         say(f"installed {', '.join(result.written)} in {where}")
@@ -61,24 +81,57 @@ def install(
             say(f"  {line}")
     for remote in fetching:
         say(f"git fetch {remote} now brings its receipts too (into refs/notes/remotes/{remote}/aispend)")
-    if created:
+    for line in notes:
+        say(line)
+    if signer is not None and created:
         say(f"created signing key {signer.path}")
-    elif key is not None:
+    elif signer is not None and (key is not None or signing.named_key_path() is not None):
         say(f"signing with {signer.path}")
     start = model.iso_ms(since)
     if first:
         say(f"billing usage from {start}" + (" (backfilled)" if back else " (now)"))
     elif back is not None:
         say(f"billing usage from {start} (backfilled)")
+    if signer is not None:
+        _trust(repo, email, signer.public_line)
+
+
+def _trust(repo: git.Repo, email: str | None, public_line: str) -> None:
+    """Onboarding to trust: make, or check, the list that makes this machine's receipts count."""
+    import shlex
+
+    from aispend.install import onboard_trust
+    from aispend.receipts.trust import DEFAULT_FILE
+
+    say = typer.echo
+    add = f"aispend key --line >> {DEFAULT_FILE}"
+    if not email:
+        say(f"trust: no git user.email to trust your key for: set it, then run: mkdir -p .aispend && {add}")
+        return
+    try:
+        got = onboard_trust(repo, email, public_line)
+    except AispendError as e:
+        say(f"trust: {e}")
+        return
+    if got.state == "created":
+        say(f"trust: created {DEFAULT_FILE} with your key; commit it so teammates and CI trust your receipts")
+    elif got.state == "trusted":
+        say(f"trust: {got.source} trusts your key")
+    else:
+        in_repo = not Path(got.source).is_absolute()
+        say(f"trust: {got.source} does not trust your key for {email}; the line that does:")
+        say(f"  {got.line}")
+        say(f"add it with: aispend key --line >> {shlex.quote(got.source)}" + (", then commit it" if in_repo else ""))
 
 
 def uninstall() -> None:
     """Remove the commit hooks from this repository and put back any hook they replaced."""
     from aispend import git
-    from aispend.install import uninstall_hooks
+    from aispend.install import forget_sync, uninstall_hooks
 
     repo = git.find_repo()
     result = uninstall_hooks(repo)
+    forget_sync(repo)
     say = typer.echo
     if result.removed:
         say(f"removed {', '.join(result.removed)} from {result.hooks_dir}")

@@ -50,13 +50,16 @@ def status(
     finally:
         conn.close()
     key_path = signing.key_path()
+    named = signing.named_key_path()
     key_state = "missing"
-    if key_path.exists():
+    if key_path.exists() or named is not None:
         try:
             keys.load_key(key_path)
             key_state = keys.permissions_problem(key_path) or "ok"
         except keys.KeyFileError as e:
-            key_state = str(e)
+            # A key named at install is never re-created: say what to do about it.
+            key_state = signing.named_key_problem(key_path, e) if named is not None else str(e)
+    queued = len(hookrun.entries(repo.git_dir / hookrun.QUEUE))
     next_cost = sum(c.cost_nusd or 0 for c in pending)
     last_cost = None
     if last:
@@ -81,6 +84,7 @@ def status(
             "cost_usd": model.usd_number(sum(c.cost_nusd or 0 for c in elsewhere)),
         },
         "alerts": alerts,
+        "queued": queued,
         "last_receipt": {"commit": last[0], "cost_usd": float(last_cost) if last_cost else 0.0} if last else None,
     }
     if as_json:
@@ -94,6 +98,9 @@ def status(
         say(f"billing usage since {data['billing_since']}")
     say("hooks: " + ", ".join(f"{h} {s}" for h, s in hooks.items()))
     say(f"signing key: {key_path} ({key_state})")
+    if queued:
+        # Entries left by the hooks (the key or the index was not usable): written at the next commit once fixed.
+        say(f"waiting for receipts: {counted(queued, 'hook entry', 'hook entries')} in {repo.git_dir / hookrun.QUEUE} (hooks.log in the data dir says why)")
     n = data["next_commit"]
     if installed is not None:
         if pending:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, cast
 
 from aispend.errors import AispendError
-from aispend.paths import index_path
+from aispend.paths import index_path, private_dir, private_file
 
 # sqlite3 binds None only after looking for an adapter for it (a tuple built, a dict
 # missed, two attribute lookups: about 0.2 us a value). With this one registered (a C
@@ -225,6 +226,13 @@ MIGRATIONS: list[list[str]] = [
             PRIMARY KEY (digest, commit_sha, trust)
         ) WITHOUT ROWID""",
     ],
+    [
+        # 4: whether the repository was installed with --sync (1) or not (0): only then does
+        # pre-push sync (a pre-push hook in a hooks folder shared with other repositories runs in
+        # them too). NULL: installed before this was recorded (and the hooks then made records
+        # on their own): not syncing, and pre-push says how to choose.
+        "ALTER TABLE installs ADD COLUMN sync INTEGER",
+    ],
 ]
 
 #: Tables that are not derived from the logs: 'ingest --rebuild' keeps them.
@@ -245,9 +253,15 @@ def connect(path: Path | None = None, *, readonly: bool = False, timeout: float 
     path = path or index_path()
     if not readonly:
         try:
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            private_dir(path.parent)
         except OSError as e:
             raise AispendError(f"cannot create the data directory {path.parent}: {e.strerror}") from None
+        try:
+            # Made 0600 before SQLite opens it: SQLite would make it 0644 (less the umask), and it
+            # gives the -wal and -shm files the database file's permissions.
+            private_file(path)
+        except OSError as e:
+            raise AispendError(f"cannot create the index {path}: {e.strerror}") from None
     deadline = time.monotonic() + timeout
     while True:
         conn = None
@@ -283,6 +297,38 @@ def connect(path: Path | None = None, *, readonly: bool = False, timeout: float 
             raise AispendError(
                 f"the index {path} is unreadable ({e}); rebuild it from the logs with 'aispend ingest --rebuild'"
             ) from None
+
+
+@dataclass(frozen=True)
+class Install:
+    """A repository's install record (the ``installs`` row)."""
+
+    since_ms: int
+    trailer: bool
+    sync: bool | None  # None: installed before the choice was recorded
+
+
+def read_install(repo: str, path: Path | None = None) -> Install | None:
+    """The install record of ``repo`` (its common git dir); None when there is none, or no index.
+
+    Opens the index read-only: creates, migrates and waits for nothing (the hooks' first look,
+    in every repository a shared hooks folder reaches). sqlite3.Error when it cannot be read.
+    """
+    path = path or index_path()
+    if not path.is_file():
+        return None
+    conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, timeout=2)
+    try:
+        cur = conn.execute("SELECT * FROM installs WHERE repo = ?", (repo,))
+        row = cur.fetchone()
+        names = [d[0] for d in cur.description]
+    finally:
+        conn.close()
+    if row is None:
+        return None
+    got = dict(zip(names, row))
+    sync = got.get("sync")  # no such column: schema 3
+    return Install(int(got["since_ms"]), bool(got["trailer"]), None if sync is None else bool(sync))
 
 
 def storage_problem(e: BaseException) -> str | None:

@@ -565,13 +565,15 @@ def rebuild(index: Path) -> None:
     """
     from aispend.index import db
 
-    kept: dict[str, list[tuple[Any, ...]]] = {}
+    kept: dict[str, tuple[list[str], list[tuple[Any, ...]]]] = {}
     if index.exists():
         try:
             old = sqlite3.connect(f"file:{index}?mode=ro", uri=True)
             try:
                 for table in db.KEPT_ON_REBUILD:
-                    kept[table] = old.execute(f"SELECT * FROM {table}").fetchall()
+                    cur = old.execute(f"SELECT * FROM {table}")
+                    # By name: an older index may have fewer columns than the new one.
+                    kept[table] = ([d[0] for d in cur.description], cur.fetchall())
             finally:
                 old.close()
         except sqlite3.Error:
@@ -582,11 +584,12 @@ def rebuild(index: Path) -> None:
             p.unlink()
         except FileNotFoundError:
             pass
-    if any(kept.values()):
+    if any(rows for _, rows in kept.values()):
         conn = db.connect(index)
         with transaction(conn):
-            for table, rows in kept.items():
+            for table, (cols, rows) in kept.items():
                 if rows:
-                    marks = ", ".join("?" * len(rows[0]))
-                    conn.executemany(f"INSERT OR IGNORE INTO {table} VALUES ({marks})", rows)
+                    marks = ", ".join("?" * len(cols))
+                    names = ", ".join(f'"{c}"' for c in cols)
+                    conn.executemany(f"INSERT OR IGNORE INTO {table} ({names}) VALUES ({marks})", rows)
         conn.close()

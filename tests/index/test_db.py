@@ -43,3 +43,19 @@ def test_none_is_stored_as_null(logs: Logs) -> None:
     types = conn.execute("SELECT typeof(parent_session), typeof(speed), typeof(logged_cost_usd) FROM requests").fetchall()
     assert types == [("null", "null", "null")]
     assert conn.execute("SELECT count(*) FROM requests WHERE parent_session IS NULL").fetchone()[0] == 1
+
+
+def test_rebuild_of_an_older_index_keeps_its_install_records(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """``ingest --rebuild`` right after an upgrade: rows of a table with fewer columns are kept."""
+    import subprocess
+    import sys
+
+    conn = db.connect()
+    conn.execute("INSERT INTO installs (repo, installed_ms, since_ms, trailer) VALUES ('/r/.git', 1, 2, 0)")
+    conn.execute("ALTER TABLE installs DROP COLUMN sync")  # as schema 3 had it
+    conn.execute("PRAGMA user_version = 3")
+    conn.close()
+    p = subprocess.run([sys.executable, "-m", "aispend", "ingest", "--rebuild"], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    new = db.connect()
+    assert new.execute("SELECT repo, installed_ms, since_ms, trailer FROM installs").fetchall() == [("/r/.git", 1, 2, 0)]

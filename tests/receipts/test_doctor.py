@@ -17,7 +17,10 @@ def findings(repo: Repo) -> tuple[int, list[dict]]:  # type: ignore[type-arg]
 def test_a_healthy_setup(repo: Repo) -> None:
     rc, fs = findings(repo)
     assert rc == 0 and all(f["ok"] for f in fs)
-    assert {f["check"] for f in fs} >= {"hooks", "index", "install", "pricing", "key", "notes"}
+    assert {f["check"] for f in fs} >= {"hooks", "index", "data", "install", "pricing", "key", "trust", "notes"}
+    messages = [f["message"] for f in fs]
+    assert ".aispend/allowed_signers trusts this machine's key for dev@example.com" in messages  # made by install
+    assert any(m.endswith("is private (mode 0700)") for m in messages)
     assert repo.aispend("doctor").stdout.strip().endswith("all good")
 
 
@@ -51,3 +54,11 @@ def test_problems_and_their_fixes(repo: Repo, spend: Spend) -> None:
     repo.git("update-ref", "-d", "refs/notes/aispend-scratch/123-abc")
     rc, fs = findings(repo)
     assert [f["message"] for f in fs if not f["ok"]] == [pricing[0]]
+
+
+def test_a_data_dir_others_can_enter(repo: Repo) -> None:
+    d = Path(os.environ["AISPEND_HOME"])
+    d.chmod(0o755)
+    rc, fs = findings(repo)
+    bad = {f["message"]: f["fix"] for f in fs if not f["ok"]}
+    assert rc == 1 and bad == {f"the data dir {d} has mode 0755: others can look inside": f"chmod 700 {d}"}

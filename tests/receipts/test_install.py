@@ -63,7 +63,16 @@ def test_a_failing_chained_prepare_commit_msg_still_stops_the_commit(tmp_path: P
 def test_core_hooks_path_is_honoured(tmp_path: Path, logs: Logs) -> None:
     r = Repo.init(tmp_path / "repo")
     r.git("config", "core.hooksPath", ".githooks")
-    out = r.install()
+    # A folder outside the git dir (here: in the worktree, perhaps committed) needs saying so:
+    # other repositories, or teammates, may run what is installed there.
+    p = aispend(r.path, "install", check=False)
+    assert p.returncode == 1
+    assert p.stderr == (
+        f"aispend: error: the hooks folder {r.path / '.githooks'} is outside this repository's git dir, so other "
+        "repositories may run its hooks: to install there anyway, run aispend install --shared-hooks\n"
+    )
+    assert not (r.path / ".githooks").exists()
+    out = r.install("--shared-hooks")
     assert f"in {r.path / '.githooks'}" in out
     assert (r.path / ".githooks" / "post-commit").exists()
     assert not (r.path / ".git" / "hooks" / "post-commit").exists()

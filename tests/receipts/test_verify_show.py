@@ -180,6 +180,7 @@ def test_verify_falls_back_to_gits_allowed_signers_file(repo: Repo, tmp_path: Pa
     f = tmp_path / "git-allowed-signers"
     f.write_text(line + "\n")
     repo.git("config", "gpg.ssh.allowedSignersFile", str(f))
+    (repo.path / ".aispend" / "allowed_signers").unlink()  # the list install made would win
     p = aispend(repo.path, "verify")
     assert "2 receipts: 2 valid" in p.stdout and "WARNING" not in p.stdout
 
