@@ -259,7 +259,9 @@ def _parse_commit(sha: str, raw: bytes) -> LoggedCommit:
             author = value[lt + 1 : gt].decode("utf-8", "replace") if 0 <= lt < gt else ""
         elif key == b"committer":
             fields = value.rsplit(b" ", 2)
-            when = int(fields[-2]) if len(fields) == 3 and fields[-2].isdigit() else 0
+            when = int(fields[-2]) if len(fields) == 3 and fields[-2].isdigit() and len(fields[-2]) <= 11 else 0
+            if when > 253_402_300_799:  # after 9999-12-31: no date can show it (a crafted commit)
+                when = 0
     # git's %s: the first paragraph, its lines joined by spaces.
     first = message.split(b"\n\n", 1)[0].strip()
     subject = " ".join(x.strip() for x in first.decode("utf-8", "replace").splitlines())

@@ -60,6 +60,7 @@ class _Commit:
     subject: str
     entries: list[Entry]  # its note's lines, checked; their fate is set by _ledger
     branch: str = "(no branch)"
+    source: int = 0  # which repository: the counting rule applies within one (its trust, its receipts)
 
 
 def _commits(repo: git.Repo, revs: list[str], trust: Trust) -> list[_Commit]:
@@ -77,8 +78,12 @@ def _commits(repo: git.Repo, revs: list[str], trust: Trust) -> list[_Commit]:
 def _ledger(commits: list[_Commit]) -> list[tuple[_Commit, dict[str, Any]]]:
     """The counting rule over these commits: ``(commit, receipt)`` for each receipt that counts."""
     owner = {id(e): c for c in commits for e in c.entries}
-    ledger = counting.count(e for c in commits for e in c.entries)
-    return [(owner[id(e)], e.receipt) for e in ledger.counted if e.receipt is not None]
+    out = []
+    # One repository's trusted receipts never carry (hide) another repository's.
+    for source in sorted({c.source for c in commits}):
+        ledger = counting.count(e for c in commits if c.source == source for e in c.entries)
+        out += [(owner[id(e)], e.receipt) for e in ledger.counted if e.receipt is not None]
+    return out
 
 
 def report(
@@ -91,10 +96,12 @@ def report(
     """The report's JSON contract (docs/report.md), over one or several repositories
     (``sources``: each repository with its range and its trusted signers). Only trusted
     receipts count, always (``verified_only`` is kept for callers; it changes nothing)."""
-    everything = [
-        c for repo, revs, trust in sources for c in _commits(repo, revs, trust)
-        if author is None or c.author.lower() == author.lower()
-    ]
+    everything = []
+    for i, (repo, revs, trust) in enumerate(sources):
+        for c in _commits(repo, revs, trust):
+            c.source = i
+            if author is None or c.author.lower() == author.lower():
+                everything.append(c)
     commits = _within(everything, rng)
     if group_by == "branch":
         for repo, _, _ in sources:
@@ -189,10 +196,9 @@ class Spent:
 def spent(repo: git.Repo, revs: list[str], rng: DayRange, trust: Trust) -> list[Spent]:
     """The receipts of ``revs`` in ``rng`` whose spend counts (the counting rule: trusted, each
     once, carried spend in the receipt that carries it)."""
-    lo, _ = rng.bounds_ms()
-    # Let git skip older history (committer dates, as _within filters): a hook must not read it all.
-    limit = [f"--since={lo // 1000 - 86_400}"] if lo is not None else []
-    commits = _commits(repo, [*revs, *limit], trust)
+    # Dates are filtered here, never by git's --since: git stops walking at the first commit
+    # dated before it, and one commit with an old date would hide everything behind it.
+    commits = _commits(repo, revs, trust)
     return [Spent(c.author, c.when_s, r) for c, r in _ledger(_within(commits, rng))]
 
 

@@ -211,3 +211,31 @@ def test_a_forged_receipt_signed_with_ssh_keygen_claiming_alice_does_not_count(t
     statuses = sorted(r["verification"]["status"] for r in view["receipts"])
     assert statuses == ["unknown-signer", "valid"]
     assert report(team.alice)["totals"]["cost_usd"] == ONE
+
+
+def test_one_old_dated_commit_hides_no_budget_spend(team: Team) -> None:
+    """git log --since stops at the first old commit: budgets filter dates themselves."""
+    _alice_commit(team)
+    a = team.alice
+    (a.repo.path / ".aispend.toml").write_text("[budget]\nmonthly_usd = 1\n")
+    m = team.mallory
+    m.repo.git("pull", "-q", "--rebase", "origin", "main")
+    m.repo.commit("docs typo", "2025-01-01T00:00:00Z", files={"typo.txt": "t"})
+    m.repo.git("push", "-q", "origin", "main")
+    a.repo.git("pull", "-q", "--rebase", "origin", "main")
+    res = json.loads(a.repo.aispend("budget", "--json", "--tz", "UTC").stdout)
+    assert [b["spent_usd"] for b in res["budgets"]] == [ONE]
+
+
+def test_a_commit_dated_past_year_9999_breaks_no_command(team: Team) -> None:
+    sha, line = _alice_commit(team)
+    a = team.alice
+    tree = a.repo.git("rev-parse", "HEAD^{tree}").strip()
+    body = f"tree {tree}\nparent {sha}\nauthor M <m@example.com> 18446744073709551617 +0000\ncommitter M <m@example.com> 18446744073709551617 +0000\n\nfar\n"
+    far = a.repo.git("hash-object", "-t", "commit", "-w", "--literally", "--stdin", input=body).strip()
+    a.repo.git("update-ref", "refs/heads/main", far)
+    set_note(a, far, line.encode() + b"\n")
+    for args in (("export",), ("export", "--format", "csv"), ("report", "--all"), ("verify",), ("show",)):
+        p = a.repo.aispend(*args, check=False)
+        assert p.returncode in (0, 1) and "Traceback" not in p.stderr and "unexpected error" not in p.stderr, (args, p.stderr)
+    assert report(a, "--all")["totals"]["cost_usd"] == ONE
