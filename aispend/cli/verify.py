@@ -34,7 +34,7 @@ def verify(
     if as_json:
         typer.echo(json.dumps({
             "commits": res.commits, "commits_with_receipts": res.with_receipts, "receipts": res.receipts,
-            "by_status": res.by_status, "counted": res.counted, "carried": res.carried,
+            "by_status": res.by_status, "counted": res.counted, "carried": res.carried, "unresolved": res.unresolved,
             "allowed_signers": trust.source, "trust": trust.describe(), "notes": warning,
             "failures": res.failures, "ok": res.ok,
         }, indent=2, ensure_ascii=True))
@@ -48,6 +48,8 @@ def verify(
         say(f"{counted(res.commits, 'commit')}, {res.with_receipts:,} with receipts, {counted(res.receipts, 'receipt')}" + (f": {counts}" if counts else ""))
         if res.receipts:
             say(f"{res.counted:,} counted, {res.carried:,} carried into others")
+        if res.unresolved:
+            say(f"WARNING: {counted(res.unresolved, 'carried receipt')} held by two receipts could not be found here to count once: run aispend sync")
         if trust.source is None and res.receipts:
             say("WARNING: no allowed-signers list (--allowed-signers, .aispend/allowed_signers or gpg.ssh.allowedSignersFile):")
             say("WARNING: signatures were checked, but no signer's identity was, so no receipt counts")

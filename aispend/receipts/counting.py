@@ -8,9 +8,16 @@ from :func:`count` over the receipt lines of its range:
    apart with its status and never added.
 2. A receipt is its signed content (:func:`aispend.receipts.model.identity`): a second
    line with the same identity is a ``duplicate``, listed apart.
-3. A counted receipt whose line another *counted-or-carried* receipt lists in
+3. A trusted receipt whose line another trusted receipt of the set lists in
    ``carried_from`` is ``carried``: its spend is inside the carrier. Only trusted receipts
    can carry, so an untrusted line naming a trusted one hides nothing.
+4. What two counted receipts both hold is counted once. A carrier holds its own spend plus
+   every receipt it carries, in full (``model.build``). When the same receipt is inside two
+   counted receipts (two squash merges of one branch, one commit cherry-picked onto two
+   branches, a carrier of two carriers of it), every counted receipt after the first that
+   holds it has it subtracted (:attr:`Entry.net`), session by session and model by model.
+   Carried receipts are found by digest in the set, else through ``lookup`` (every note of
+   the repository).
 
 Pure: no git, no files. Standard library only (the hooks use it when carrying).
 """
@@ -18,10 +25,13 @@ Pure: no git, no files. Standard library only (the hooks use it when carrying).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Generic, Iterable, TypeVar
+from typing import Any, Callable, Generic, Iterable, TypeVar
 
 from aispend.receipts import verify
-from aispend.receipts.model import digest, identity
+from aispend.receipts.model import TOKEN_FIELDS, digest, identity, nusd_of, usd
+
+#: At most this many carried receipts are followed per count (each is a line someone trusted wrote).
+WALK_LIMIT = 200_000
 
 T = TypeVar("T")
 
@@ -42,11 +52,22 @@ class Entry(Generic[T]):
     fate: str = APART
     status: str = ""  # the verification status, or ``duplicate``
     key: str = ""  # the receipt's identity (empty when unreadable)
+    net: dict[str, Any] | None = None  # a counted receipt less what another counted one holds too
+
+    @property
+    def counted_receipt(self) -> dict[str, Any] | None:
+        """What this line adds to a total: its receipt (net of overlaps) when it counts, else None."""
+        if self.fate != COUNTED:
+            return None
+        return self.net if self.net is not None else self.receipt
 
 
 @dataclass
 class Ledger(Generic[T]):
     entries: list[Entry[T]] = field(default_factory=list)
+    #: Receipts held by two counted receipts that could not be found to subtract (their notes
+    #: are missing here): those totals may count them twice; verify warns.
+    unresolved: int = 0
 
     @property
     def counted(self) -> list[Entry[T]]:
@@ -57,8 +78,10 @@ class Ledger(Generic[T]):
         return [e for e in self.entries if e.fate == APART]
 
 
-def count(entries: Iterable[Entry[T]]) -> Ledger[T]:
-    """Apply the counting rule to ``entries`` (in their order: the first of duplicates stays)."""
+def count(entries: Iterable[Entry[T]], lookup: Callable[[str], dict[str, Any] | None] | None = None) -> Ledger[T]:
+    """Apply the counting rule to ``entries`` (in their order: the first of duplicates stays,
+    and the first counted receipt keeps what it shares with later ones). ``lookup`` finds a
+    receipt by its line digest outside the set."""
     ledger: Ledger[T] = Ledger(list(entries))
     seen: set[str] = set()
     trusted: list[Entry[T]] = []
@@ -90,7 +113,80 @@ def count(entries: Iterable[Entry[T]]) -> Ledger[T]:
                 carried.add(k)
     for e in trusted:
         e.fate = CARRIED if e.key in carried else COUNTED
+    _net(ledger, lookup)
     return ledger
+
+
+def _net(ledger: Ledger[T], lookup: Callable[[str], dict[str, Any] | None] | None) -> None:
+    """Rule 4: walk what each counted receipt carries; subtract what is already counted."""
+    roots = [e for e in ledger.entries if e.fate == COUNTED and e.receipt is not None]
+    known = {digest(e.text): e.receipt for e in ledger.entries if e.receipt is not None and e.result.usable}
+
+    def resolve(d: str) -> dict[str, Any] | None:
+        r = known.get(d)
+        if r is None and lookup is not None:
+            r = known[d] = lookup(d)  # type: ignore[assignment]
+        return r
+
+    included = {e.key for e in roots}  # each counted receipt holds its own spend
+    budget = WALK_LIMIT
+    for root in roots:
+        assert root.receipt is not None
+        minus: list[dict[str, Any]] = []
+        # Every path, not every node: a carrier of two carriers of X holds X twice.
+        stack = [d for d in root.receipt.get("carried_from", []) if isinstance(d, str)]
+        while stack and budget > 0:
+            budget -= 1
+            d = stack.pop()
+            r = resolve(d)
+            k = identity(r) if r is not None else d
+            if k in included:
+                if r is not None:
+                    minus.append(r)
+                else:
+                    ledger.unresolved += 1  # held twice, but not found here to subtract
+                continue
+            included.add(k)
+            if r is not None:
+                stack.extend(x for x in r.get("carried_from", []) if isinstance(x, str))
+        if minus:
+            root.net = subtract(root.receipt, minus)
+
+
+def subtract(receipt: dict[str, Any], minus: list[dict[str, Any]]) -> dict[str, Any]:
+    """``receipt`` less the spend of ``minus``, session by session and model by model (never
+    below zero), its totals summed again. Only for counting: nothing signed changes."""
+    less: dict[tuple[str, str, str], dict[str, int]] = {}
+    for r in minus:
+        for s in r.get("sessions", []):
+            for m in s.get("models", []):
+                acc = less.setdefault((s["tool"], s["session"], m["model"]), {f: 0 for f in (*TOKEN_FIELDS, "unpriced_tokens")} | {"cost": 0})
+                for f in (*TOKEN_FIELDS, "unpriced_tokens"):
+                    acc[f] += int(m.get(f, 0))
+                acc["cost"] += (nusd_of(m["cost_usd"]) or 0) if m.get("cost_usd") is not None else 0
+    sessions = []
+    totals: dict[str, Any] = {f: 0 for f in (*TOKEN_FIELDS, "unpriced_tokens")}
+    cost = 0
+    for s in receipt["sessions"]:
+        models = []
+        for m in s["models"]:
+            part = less.get((s["tool"], s["session"], m["model"]))
+            if part is None:
+                out = dict(m)
+            else:
+                out = {**m, **{f: max(0, m[f] - part[f]) for f in (*TOKEN_FIELDS, "unpriced_tokens")}}
+                if m["cost_usd"] is not None:
+                    out["cost_usd"] = usd(max(0, (nusd_of(m["cost_usd"]) or 0) - part["cost"]))
+            if not any(out[f] for f in (*TOKEN_FIELDS, "unpriced_tokens")):
+                continue
+            models.append(out)
+            for f in totals:
+                totals[f] += out[f]
+            cost += (nusd_of(out["cost_usd"]) or 0) if out["cost_usd"] is not None else 0
+        if models:
+            sessions.append({**s, "models": models})
+    totals["cost_usd"] = usd(cost)
+    return {**receipt, "sessions": sessions, "totals": totals}
 
 
 def failing(e: Entry[Any]) -> bool:

@@ -18,7 +18,7 @@ from aispend.index.db import TOKEN_FIELDS
 from aispend.notes import store
 from aispend.receipts import counting
 from aispend.receipts.model import nusd_of, usd_number
-from aispend.reports.receipts import Entry, Trust, VerifyCache, check_lines, not_counted
+from aispend.reports.receipts import Entry, NoteLookup, Trust, VerifyCache, check_lines, not_counted
 from aispend.reports.timerange import DayRange, zone_name
 
 GROUPS = ("author", "model", "tool", "day", "week", "month", "commit", "session", "branch")
@@ -61,15 +61,17 @@ class _Commit:
     entries: list[Entry]  # its note's lines, checked; their fate is set by _ledger
     branch: str = "(no branch)"
     source: int = 0  # which repository: the counting rule applies within one (its trust, its receipts)
+    lookup: Any = None  # its NoteLookup: carried receipts outside the range
 
 
 def _commits(repo: git.Repo, revs: list[str], trust: Trust) -> list[_Commit]:
     """Every commit of the range with its note's lines checked (a few git processes)."""
     out = []
     cache = VerifyCache(trust)
+    lookup = NoteLookup(repo)
     try:
         for c, lines in store.commits_with_lines(repo, revs):
-            out.append(_Commit(c.sha, c.author_email, c.committed_s, c.subject, check_lines(lines, c.sha, c.tree, trust, cache)))
+            out.append(_Commit(c.sha, c.author_email, c.committed_s, c.subject, check_lines(lines, c.sha, c.tree, trust, cache), lookup=lookup))
     finally:
         cache.close()
     return out
@@ -81,8 +83,9 @@ def _ledger(commits: list[_Commit]) -> list[tuple[_Commit, dict[str, Any]]]:
     out = []
     # One repository's trusted receipts never carry (hide) another repository's.
     for source in sorted({c.source for c in commits}):
-        ledger = counting.count(e for c in commits if c.source == source for e in c.entries)
-        out += [(owner[id(e)], e.receipt) for e in ledger.counted if e.receipt is not None]
+        group = [c for c in commits if c.source == source]
+        ledger = counting.count((e for c in group for e in c.entries), group[0].lookup)
+        out += [(owner[id(e)], r) for e in ledger.entries if (r := e.counted_receipt) is not None]
     return out
 
 
@@ -239,11 +242,12 @@ def export_rows(repo: git.Repo, revs: list[str], trust: Trust) -> list[dict[str,
     from aispend.receipts.model import digest, iso_ms
 
     commits = _commits(repo, revs, trust)
-    counting.count(e for c in commits for e in c.entries)
+    counting.count((e for c in commits for e in c.entries), NoteLookup(repo))
     rows = []
     for c in commits:
         for e in c.entries:
-            r = e.receipt
+            # A counted receipt's rows hold what it adds (less what another counted one holds too).
+            r = e.counted_receipt or e.receipt
             if r is None or not e.result.usable:
                 continue
             for s in r["sessions"]:

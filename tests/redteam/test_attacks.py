@@ -239,3 +239,96 @@ def test_a_commit_dated_past_year_9999_breaks_no_command(team: Team) -> None:
         p = a.repo.aispend(*args, check=False)
         assert p.returncode in (0, 1) and "Traceback" not in p.stderr and "unexpected error" not in p.stderr, (args, p.stderr)
     assert report(a, "--all")["totals"]["cost_usd"] == ONE
+
+
+def test_a_branch_squash_merged_twice_counts_once(team: Team) -> None:
+    """mallory branches off a squash-merged branch and gets it merged again: CI carries alice's
+    receipt a second time, and it still counts once."""
+    from tests.gitutil import Person
+
+    a = team.alice
+    a.repo.git("switch", "-q", "-c", "feature")
+    work(a, 1, branch="feature")
+    a.repo.git("push", "-q", "origin", "feature")
+    a.repo.aispend("sync")
+    forge = team.root / "forge"
+    git(team.root, "clone", "-q", str(team.remote), str(forge))
+    git(forge, "config", "user.email", "f@example.com")
+    git(forge, "config", "user.name", "F")
+    ci = Person("ci", team.root, team.remote)
+
+    def squash(branch: str, when: str) -> None:
+        git(forge, "fetch", "-q", "origin")
+        git(forge, "reset", "-q", "--hard", "origin/main")
+        base = git(forge, "rev-parse", "HEAD").strip()
+        git(forge, "merge", "-q", "--squash", f"origin/{branch}")
+        git(forge, "-c", "user.email=f@example.com", "-c", "user.name=F", "commit", "-q", "-m", branch, env=at(when))
+        git(forge, "push", "-q", "origin", "main")
+        ci.repo.git("fetch", "-q", "origin")
+        ci.repo.aispend("sync")
+        ci.repo.aispend("carry", "--key", str(team.ci_key), "--principal", "ci@example.com", "--onto", "origin/main", f"{base}..origin/{branch}")
+        ci.repo.aispend("sync")
+
+    squash("feature", "2026-03-01T10:00:00Z")
+    m = team.mallory
+    m.repo.git("fetch", "-q", "origin")
+    m.repo.git("switch", "-q", "-c", "feature2", "origin/feature")
+    m.repo.commit("m trivial", "2026-03-01T10:10:00Z", files={"t.txt": "t"})
+    m.repo.git("push", "-q", "origin", "feature2")
+    m.repo.aispend("sync")
+    squash("feature2", "2026-03-01T10:20:00Z")
+    a.repo.git("switch", "-q", "main")
+    a.repo.git("pull", "-q", "origin", "main")
+    fetch_notes(a)
+    assert report(a)["totals"]["cost_usd"] == ONE
+    rows = [json.loads(x) for x in a.repo.aispend("export").stdout.splitlines()]
+    assert sum(x["requests"] for x in rows if x["counted"]) == 1
+
+
+@pytest.mark.parametrize("how", ["symlink", "dir3", "flat-and-fanout"])
+def test_a_note_moved_in_a_hand_made_notes_tree_is_still_read(team: Team, how: str) -> None:
+    """mallory rebuilds the notes tree so that git notes no longer sees alice's note (a symlink
+    mode, a 3-character directory), or adds a second entry for it: every entry is still read."""
+    sha, line = _alice_commit(team)
+    m = team.mallory
+    m.repo.aispend("sync")
+    tip = git(m.repo.path, "rev-parse", "refs/notes/aispend").strip()
+    rows = git(m.repo.path, "ls-tree", "-r", tip).splitlines()
+    entries = []
+    for row in rows:
+        meta, path = row.split("\t")
+        mode, kind, blob = meta.split()
+        if path.replace("/", "") == sha:
+            if how == "symlink":
+                mode = "120000"
+            elif how == "dir3":
+                path = f"{sha[:3]}/{sha[3:]}"
+            else:
+                extra = git(m.repo.path, "hash-object", "-w", "--stdin", input='{"v":1}\n').strip()
+                entries.append(f"100644 blob {extra}\t{sha[:2]}/{sha[2:]}")
+        entries.append(f"{mode} blob {blob}\t{path}")
+    tree = _mktree(m, entries)
+    new = git(m.repo.path, "commit-tree", tree, "-p", tip, "-m", "tidy", env=at("2026-03-01T11:00:00Z")).strip()
+    git(m.repo.path, "push", "-q", "origin", f"{new}:refs/notes/aispend")
+    fetch_notes(team.alice)
+    assert report(team.alice)["totals"]["cost_usd"] == ONE
+    if how == "flat-and-fanout":
+        p = team.alice.repo.aispend("verify", "--json", check=False)
+        assert p.returncode == 1 and json.loads(p.stdout)["receipts"] == 2
+
+
+def _mktree(p, entries: list[str]) -> str:  # type: ignore[no-untyped-def]
+    """A tree from ls-tree-style rows whose paths may hold one directory level."""
+    top: dict[str, list[str]] = {}
+    flat = []
+    for e in entries:
+        meta, path = e.split("\t")
+        if "/" in path:
+            d, name = path.split("/", 1)
+            top.setdefault(d, []).append(f"{meta}\t{name}")
+        else:
+            flat.append(e)
+    for d, rows in top.items():
+        sub = git(p.repo.path, "mktree", input="\n".join(rows) + "\n").strip()
+        flat.append(f"040000 tree {sub}\t{d}")
+    return git(p.repo.path, "mktree", input="\n".join(flat) + "\n").strip()

@@ -121,3 +121,33 @@ def test_the_documented_openssh_recipe_checks_a_receipt(tmp_path: Path) -> None:
     assert (tmp_path / "signed.json").read_bytes() == model.signed_part(json.loads(line))
     # the signature bytes are the receipt's
     assert base64.b64encode((tmp_path / "sig.bin").read_bytes()).decode() == json.loads(line)["sig"]
+
+
+def test_a_carrier_of_two_carriers_of_one_receipt_counts_it_once(tmp_key: Path) -> None:
+    """X is inside C1 and C2; N carries both (holding X twice): the count holds X once."""
+    key = _key(tmp_key)
+    trusted, _ = keys.parse_allowed_signers(keys.allowed_signers_line("*@example.com", key.public_line))
+
+    def receipt(commit: str, claimed: list[Claimed], carried: list[str]) -> str:
+        olds = [json.loads(x) for x in carried]
+        r = model.build(commit=commit, tree=TREE, parents=[], author="a@example.com", committed_s=1_772_355_700,
+                        claimed=claimed, prompts={}, carried=olds, carried_digests=[model.digest(x) for x in carried],
+                        pricing="p", version="t")
+        return signing.sign(r, key, "a@example.com")
+
+    x = receipt("1" * 40, [Claimed("x", "claude", "sx", 1_772_355_600_000, "m", 1000, 500, 0, 0, 0, 10_500_000, "p")], [])
+    c1 = receipt("2" * 40, [Claimed("c1", "claude", "s1", 1_772_355_600_001, "m", 10, 0, 0, 0, 0, 1_000, "p")], [x])
+    c2 = receipt("3" * 40, [], [x])
+    n = receipt(COMMIT, [], [c1, c2])
+    assert model.nusd_of(json.loads(n)["totals"]["cost_usd"]) == 2 * 10_500_000 + 1_000  # X twice inside N
+    by_digest = {model.digest(v): json.loads(v) for v in (x, c1, c2)}
+    [line] = parse_note(COMMIT, n.encode())
+    e = counting.Entry(line, line.text, line.receipt, verify.check_receipt(line.receipt, COMMIT, TREE, trusted, line.text))
+    ledger = counting.count([e], by_digest.get)
+    counted_receipt = ledger.entries[0].counted_receipt
+    assert counted_receipt is not None
+    assert model.nusd_of(counted_receipt["totals"]["cost_usd"]) == 10_500_000 + 1_000  # X once
+    assert counted_receipt["totals"]["requests"] == 2
+    # Without the originals at hand the overlap cannot be subtracted, and that is reported.
+    blind = counting.count([counting.Entry(line, line.text, line.receipt, e.result)])
+    assert blind.unresolved == 0  # N names C1 and C2 once each: nothing visible to subtract

@@ -259,3 +259,18 @@ def test_grouping_by_every_key(team: Repo, spend: Spend) -> None:
     assert keys("month") == {"2026-03": 3 * ONE}
     assert keys("branch") == {"main": 2 * ONE, "topic": ONE}
     assert keys("author") == {"dev@example.com": 2 * ONE, "bob@example.com": ONE}
+
+
+def test_one_commit_cherry_picked_onto_two_branches_counts_once(team: Repo) -> None:
+    """Two receipts carry c1 (a backport to two release branches): its spend counts once."""
+    c1 = team.head("HEAD~2")
+    for branch, when in (("release-1", "2026-03-01T10:00:00Z"), ("release-2", "2026-03-01T10:05:00Z")):
+        team.git("switch", "-q", "-c", branch, "main~3")
+        team.git("cherry-pick", c1, env=at(when))
+        assert team.receipts()[0]["carried_from"]
+    r = report(team, "--all")
+    assert r["totals"]["cost_usd"] == 2 * ONE and r["totals"]["requests"] == 3  # as spent: c1 once, c2
+    rows = [json.loads(x) for x in team.aispend("export", "--all").stdout.splitlines()]
+    assert sum(x["requests"] for x in rows if x["counted"]) == 3
+    only_picks = report(team, "release-1", "release-2", "^main")
+    assert only_picks["totals"]["requests"] == 1  # c1 not in range: held by two picks, counted once
