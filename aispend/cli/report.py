@@ -181,6 +181,8 @@ def _table(rep: dict[str, Any]) -> str:
     if not t["commits"]:
         con.print(Text(f"no commits in {rep['range']} from {span}: nothing to report"))
         return buf.getvalue()
+    for note in rep.get("notes") or []:
+        con.print(Text(f"note: {_clean(note)}"))
     if not rep.get("signers_checked", True):
         con.print(Text("WARNING: no allowed-signers list: signers were not checked, so no receipt counts (aispend install creates .aispend/allowed_signers)"))
     con.print(Text(f"AI spend {span} ({rep['tz']}), {_clean(rep['range'])}: ${t['cost_usd']:,.2f}"))

@@ -45,7 +45,7 @@ def carriable(
         for line in store.lines_of(repo, commit.sha):
             if line.receipt is None:
                 continue
-            v = verify.check_receipt(line.receipt, commit.sha, commit.tree, trust.signers, line.text)
+            v = verify.check_receipt(line.receipt, commit.sha, commit.tree, trust.signers, line.text, commit.committed_s)
             if v.status != verify.VALID:
                 own = v.status in (verify.UNVERIFIED, verify.UNKNOWN) and (v.key or "").split()[:2] == me
                 if not own:

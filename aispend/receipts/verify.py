@@ -189,6 +189,7 @@ def check_receipt(
     tree: str | None = None,
     signers: list[keys.AllowedSigner] | None = None,
     line: str | None = None,
+    committed_s: int | None = None,
 ) -> Verification:
     """Everything ``aispend verify`` checks about one receipt attached to ``commit``.
 
@@ -196,7 +197,8 @@ def check_receipt(
     form of ``r`` (else a variant of one receipt could pass for another). ``signers`` is
     the allowed-signers list, checked at the receipt's ``committed_at`` (``valid-after``,
     ``valid-before``); None means there is none, and a good signature is then only
-    ``unverified-signer``.
+    ``unverified-signer``. ``committed_s`` is the commit's committer time: the receipt's
+    ``committed_at`` must say the same (else a retired key could sign new commits backdated).
     """
     problems = schema_problems(r)
     if problems:
@@ -209,6 +211,8 @@ def check_receipt(
         problems.append(f"receipt is for commit {r['commit'][:12]}, attached to {commit[:12]}: copied from another commit")
     if tree is not None and r["tree"] != tree:
         problems.append(f"receipt is for tree {r['tree'][:12]}, the commit has {tree[:12]}")
+    if committed_s is not None and 0 <= committed_s <= 253_402_300_799 and r["committed_at"] != iso_ms(committed_s * 1000):
+        problems.append(f"receipt says the commit was made at {r['committed_at']}, the commit says {iso_ms(committed_s * 1000)}")
     problems.extend(sum_problems(r))
     if "sig" not in r or "signer" not in r:
         return Verification(INVALID if problems else UNSIGNED, problems)

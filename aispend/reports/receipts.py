@@ -20,7 +20,7 @@ from aispend.receipts.trust import Trust, load_trust  # noqa: F401 - one policy,
 #: Worst first: a commit's status is the worst of its receipts'.
 _RANK = [verify.INVALID, verify.DUPLICATE, verify.UNKNOWN, verify.UNSIGNED, verify.UNVERIFIED, verify.VALID]
 #: Bumped when the checks change, so that cached verdicts of older rules are not reused.
-RULES = "rules-2"
+RULES = "rules-3"
 
 Entry = counting.Entry[store.NoteLine]
 
@@ -47,12 +47,12 @@ class VerifyCache:
         except Exception:  # noqa: BLE001 - a cache, not a requirement
             self.conn = None
 
-    def check(self, line: store.NoteLine, commit: str, tree: str | None, trust: Trust) -> verify.Verification:
+    def check(self, line: store.NoteLine, commit: str, tree: str | None, trust: Trust, committed_s: int | None = None) -> verify.Verification:
         assert line.receipt is not None
         d = digest(line.text)
         hit = self.known.get((d, commit))
         if hit is None:
-            hit = verify.check_receipt(line.receipt, commit, tree, trust.signers, line.text)
+            hit = verify.check_receipt(line.receipt, commit, tree, trust.signers, line.text, committed_s)
             self.known[(d, commit)] = hit
             self.new.append((d, commit, self.trust, hit.status, json.dumps(hit.problems), int(hit.usable)))
         return hit
@@ -87,7 +87,8 @@ class NoteLookup:
 
 
 def check_lines(
-    lines: list[store.NoteLine], commit: str, tree: str | None, trust: Trust, cache: VerifyCache | None = None
+    lines: list[store.NoteLine], commit: str, tree: str | None, trust: Trust, cache: VerifyCache | None = None,
+    committed_s: int | None = None,
 ) -> list[Entry]:
     """Each line of a commit's note with its verification (not yet counted)."""
     out = []
@@ -98,9 +99,9 @@ def check_lines(
         elif line.text in seen:
             v = seen[line.text]
         elif cache is not None:
-            v = seen[line.text] = cache.check(line, commit, tree, trust)
+            v = seen[line.text] = cache.check(line, commit, tree, trust, committed_s)
         else:
-            v = seen[line.text] = verify.check_receipt(line.receipt, commit, tree, trust.signers, line.text)
+            v = seen[line.text] = verify.check_receipt(line.receipt, commit, tree, trust.signers, line.text, committed_s)
         out.append(counting.Entry(line, line.text, line.receipt, v))
     return out
 
@@ -166,7 +167,8 @@ def verdict(entries: list[Entry], trust: Trust) -> str:
 def commit_view(repo: git.Repo, rev: str, trust: Trust) -> dict[str, Any]:
     """``aispend show --json``: the receipts of one commit, what counts of them, and their verification."""
     commit = git.read_commit(repo, rev)
-    ledger = counting.count(check_lines(store.lines_of(repo, commit.sha), commit.sha, commit.tree, trust), NoteLookup(repo))
+    lines = store.lines_of(repo, commit.sha)
+    ledger = counting.count(check_lines(lines, commit.sha, commit.tree, trust, committed_s=commit.committed_s), NoteLookup(repo))
     receipts = []
     problems: list[str] = list(trust.problems)
     for e in ledger.entries:
@@ -232,7 +234,7 @@ def verify_range(repo: git.Repo, revs: list[str], trust: Trust) -> RangeResult:
         res.commits += 1
         if lines:
             res.with_receipts += 1
-            entries.extend(check_lines(lines, c.sha, c.tree, trust))
+            entries.extend(check_lines(lines, c.sha, c.tree, trust, committed_s=c.committed_s))
     ledger = counting.count(entries, NoteLookup(repo))
     res.unresolved = ledger.unresolved
     for e in ledger.entries:

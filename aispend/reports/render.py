@@ -112,7 +112,7 @@ def trust_warnings(rep: dict[str, Any]) -> list[str]:
     trust = rep.get("trust") or {}
     each = trust.get("repositories") or ([trust] if trust else [])
     checked = rep.get("signers_checked", trust.get("signers_checked", True))
-    out = []
+    out = [str(n) for n in rep.get("notes") or []]  # receipts not fetched, or not merged
     if checked is False or any(t.get("signers_checked") is False for t in each):
         why: list[str] = []
         for t in each:

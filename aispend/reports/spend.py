@@ -18,7 +18,7 @@ from aispend.index.db import TOKEN_FIELDS
 from aispend.notes import store
 from aispend.receipts import counting
 from aispend.receipts.model import nusd_of, usd_number
-from aispend.reports.receipts import Entry, NoteLookup, Trust, VerifyCache, check_lines, not_counted
+from aispend.reports.receipts import Entry, NoteLookup, Trust, VerifyCache, check_lines, not_counted, notes_warning
 from aispend.reports.timerange import DayRange, zone_name
 
 GROUPS = ("author", "model", "tool", "day", "week", "month", "commit", "session", "branch")
@@ -71,7 +71,7 @@ def _commits(repo: git.Repo, revs: list[str], trust: Trust) -> list[_Commit]:
     lookup = NoteLookup(repo)
     try:
         for c, lines in store.commits_with_lines(repo, revs):
-            out.append(_Commit(c.sha, c.author_email, c.committed_s, c.subject, check_lines(lines, c.sha, c.tree, trust, cache), lookup=lookup))
+            out.append(_Commit(c.sha, c.author_email, c.committed_s, c.subject, check_lines(lines, c.sha, c.tree, trust, cache, c.committed_s), lookup=lookup))
     finally:
         cache.close()
     return out
@@ -159,6 +159,7 @@ def report(
         "range": " ".join(git.shown_revs(revs) for _, revs, _ in sources),
         "trust": trusts[0].describe() if len(trusts) == 1 else {"repositories": [t.describe() for t in trusts]},
         "signers_checked": all(t.checked for t in trusts),
+        "notes": [w for repo, _, _ in sources if (w := notes_warning(repo))],
         "since": rng.since.isoformat() if rng.since else None,
         "until": rng.until.isoformat() if rng.until else None,
         "tz": zone_name(rng.tz),

@@ -100,7 +100,7 @@ def _carried_on(repo: git.Repo, conn: sqlite3.Connection, branch: str, trust: Tr
             continue
     entries = []
     for c, lines in store.commits_with_lines(repo, [branch]):
-        entries.extend(check_lines(lines, c.sha, c.tree, trust))
+        entries.extend(check_lines(lines, c.sha, c.tree, trust, committed_s=c.committed_s))
     todo: list[str] = []
     for e in counting.count(entries).entries:
         if e.fate != counting.APART and e.receipt is not None:

@@ -151,3 +151,13 @@ def test_a_carrier_of_two_carriers_of_one_receipt_counts_it_once(tmp_key: Path) 
     # Without the originals at hand the overlap cannot be subtracted, and that is reported.
     blind = counting.count([counting.Entry(line, line.text, line.receipt, e.result)])
     assert blind.unresolved == 0  # N names C1 and C2 once each: nothing visible to subtract
+
+
+def test_committed_at_must_be_the_commits_time(tmp_key: Path) -> None:
+    """A retired key's holder cannot backdate committed_at past valid-before: it must match the commit."""
+    line = _line(tmp_key)
+    r = json.loads(line)
+    trusted, _ = keys.parse_allowed_signers(keys.allowed_signers_line("a@example.com", _key(tmp_key).public_line))
+    assert verify.check_receipt(r, COMMIT, TREE, trusted, line, committed_s=1_772_355_700).status == verify.VALID
+    v = verify.check_receipt(r, COMMIT, TREE, trusted, line, committed_s=1_772_355_701)
+    assert v.status == verify.INVALID and "the commit says 2026-03-01T09:01:41.000Z" in v.problems[0]
