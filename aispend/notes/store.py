@@ -9,6 +9,7 @@ cannot; whether it is one, and whether it counts, is decided in the receipts lay
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -27,6 +28,7 @@ class NoteLine:
     text: str  # the line exactly (bytes that are not UTF-8 shown as U+FFFD; such a line is never a receipt)
     receipt: dict[str, Any] | None
     problem: str | None
+    digest: str = ""  # ``sha256:`` of the line's bytes (how carried_from names it); set for JSON objects
 
 
 def parse_note(commit: str, note: bytes | str) -> list[NoteLine]:
@@ -53,7 +55,7 @@ def parse_note(commit: str, note: bytes | str) -> list[NoteLine]:
         if not isinstance(obj, dict):
             out.append(NoteLine(commit, n, text, None, f"line {n} is not a JSON object"))
             continue
-        out.append(NoteLine(commit, n, text, obj, None))
+        out.append(NoteLine(commit, n, text, obj, None, "sha256:" + hashlib.sha256(raw).hexdigest()))
     return out
 
 
@@ -64,10 +66,24 @@ def lines_of(repo: git.Repo, sha: str) -> list[NoteLine]:
 
 
 def commits_with_lines(repo: git.Repo, revs: Sequence[str]) -> list[tuple[git.LoggedCommit, list[NoteLine]]]:
-    """Every commit of a range with its note's lines (three git processes, whatever the size)."""
+    """Every commit of a range with its note's lines (four git processes, whatever the size)."""
     commits = git.log_commits(repo, revs)
     notes = git.read_notes(repo, [c.sha for c in commits])
-    return [(c, parse_note(c.sha, notes[c.sha]) if c.sha in notes else []) for c in commits]
+    out: list[tuple[git.LoggedCommit, list[NoteLine]]] = []
+    for c in commits:
+        note = notes.get(c.sha)
+        if note is None:
+            out.append((c, []))
+            continue
+        # The same note read twice in one process (a report and its alerts) is parsed once.
+        lines = _PARSED.get((c.sha, note))
+        if lines is None:
+            lines = _PARSED[(c.sha, note)] = parse_note(c.sha, note)
+        out.append((c, lines))
+    return out
+
+
+_PARSED: dict[tuple[str, bytes], list[NoteLine]] = {}
 
 
 def all_lines(repo: git.Repo) -> list[NoteLine]:

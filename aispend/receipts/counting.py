@@ -53,6 +53,7 @@ class Entry(Generic[T]):
     status: str = ""  # the verification status, or ``duplicate``
     key: str = ""  # the receipt's identity (empty when unreadable)
     net: dict[str, Any] | None = None  # a counted receipt less what another counted one holds too
+    digest: str = ""  # the line's digest when the caller has it already (else computed)
 
     @property
     def counted_receipt(self) -> dict[str, Any] | None:
@@ -91,7 +92,8 @@ def count(entries: Iterable[Entry[T]], lookup: Callable[[str], dict[str, Any] | 
         e.fate = APART
         if e.receipt is None or not e.result.usable:
             continue
-        e.key = identity(e.receipt)
+        e.key = identity(e.receipt, e.text)  # usable: the line is the receipt's canonical form
+        e.digest = e.digest or digest(e.text)
         (trusted if e.result.status == verify.VALID else others).append(e)
     # Valid lines first: a copy elsewhere (invalid there: another commit) never displaces one.
     for e in list(trusted):
@@ -104,7 +106,7 @@ def count(entries: Iterable[Entry[T]], lookup: Callable[[str], dict[str, Any] | 
             e.status = verify.DUPLICATE
         seen.add(e.key)
     # Lines are named by the digest of their bytes in carried_from; a receipt is its identity.
-    by_line = {digest(e.text): e.key for e in ledger.entries if e.key}
+    by_line = {e.digest: e.key for e in ledger.entries if e.key}
     carried: set[str] = set()
     for c in trusted:
         for d in c.receipt.get("carried_from", []) if c.receipt else []:
@@ -120,7 +122,7 @@ def count(entries: Iterable[Entry[T]], lookup: Callable[[str], dict[str, Any] | 
 def _net(ledger: Ledger[T], lookup: Callable[[str], dict[str, Any] | None] | None) -> None:
     """Rule 4: walk what each counted receipt carries; subtract what is already counted."""
     roots = [e for e in ledger.entries if e.fate == COUNTED and e.receipt is not None]
-    known = {digest(e.text): e.receipt for e in ledger.entries if e.receipt is not None and e.result.usable}
+    known = {e.digest: e.receipt for e in ledger.entries if e.key and e.receipt is not None}
 
     def resolve(d: str) -> dict[str, Any] | None:
         r = known.get(d)

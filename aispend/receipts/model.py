@@ -226,7 +226,17 @@ def signed_part(receipt: dict[str, Any]) -> bytes:
     return canonical({k: v for k, v in receipt.items() if k != "sig"}).encode("utf-8")
 
 
-def identity(receipt: dict[str, Any]) -> str:
+def identity(receipt: dict[str, Any], line: str | None = None) -> str:
     """What a receipt *is*: ``sha256:`` of its signed content. Two lines with one identity are
-    one receipt, wherever they appear (whatever bytes carry the signature)."""
+    one receipt, wherever they appear (whatever bytes carry the signature).
+
+    ``line``: the receipt's line, already known to be its canonical form (verified), from which
+    the signed content is cut without serialising again: ``"sig"`` is a top-level key only, and
+    base64 holds no quote.
+    """
+    if line is not None:
+        at = line.find(',"sig":"')
+        end = line.find('"', at + 8) if at >= 0 else -1
+        if at >= 0 and end >= 0 and line.find(',"sig":"', end) < 0:
+            return "sha256:" + hashlib.sha256((line[:at] + line[end + 1 :]).encode("utf-8")).hexdigest()
     return "sha256:" + hashlib.sha256(signed_part(receipt)).hexdigest()

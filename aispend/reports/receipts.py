@@ -32,13 +32,16 @@ class VerifyCache:
 
     def __init__(self, trust: Trust) -> None:
         self.trust = f"{RULES}:{trust.fingerprint}"
-        self.known: dict[tuple[str, str], verify.Verification] = {}
+        # Shared by the caches of one process (a report, then its alerts): loaded once.
+        self.known: dict[tuple[str, str], verify.Verification] = _KNOWN.setdefault(self.trust, {})
         self.new: list[tuple[str, str, str, str, str, int]] = []
         self.conn: Any = None
         try:
             from aispend.index import db
 
             self.conn = db.connect(timeout=2)
+            if self.known:
+                return
             for d, sha, status, problems, usable in self.conn.execute(
                 "SELECT digest, commit_sha, status, problems, usable FROM verified WHERE trust = ?", (self.trust,)
             ):
@@ -49,7 +52,7 @@ class VerifyCache:
 
     def check(self, line: store.NoteLine, commit: str, tree: str | None, trust: Trust, committed_s: int | None = None) -> verify.Verification:
         assert line.receipt is not None
-        d = digest(line.text)
+        d = line.digest or digest(line.text)
         hit = self.known.get((d, commit))
         if hit is None:
             hit = verify.check_receipt(line.receipt, commit, tree, trust.signers, line.text, committed_s)
@@ -86,6 +89,9 @@ class NoteLookup:
         return self.lines.get(d)
 
 
+_KNOWN: dict[str, dict[tuple[str, str], verify.Verification]] = {}
+
+
 def check_lines(
     lines: list[store.NoteLine], commit: str, tree: str | None, trust: Trust, cache: VerifyCache | None = None,
     committed_s: int | None = None,
@@ -102,7 +108,7 @@ def check_lines(
             v = seen[line.text] = cache.check(line, commit, tree, trust, committed_s)
         else:
             v = seen[line.text] = verify.check_receipt(line.receipt, commit, tree, trust.signers, line.text, committed_s)
-        out.append(counting.Entry(line, line.text, line.receipt, v))
+        out.append(counting.Entry(line, line.text, line.receipt, v, digest=line.digest))
     return out
 
 

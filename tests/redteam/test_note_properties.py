@@ -161,3 +161,12 @@ def test_committed_at_must_be_the_commits_time(tmp_key: Path) -> None:
     assert verify.check_receipt(r, COMMIT, TREE, trusted, line, committed_s=1_772_355_700).status == verify.VALID
     v = verify.check_receipt(r, COMMIT, TREE, trusted, line, committed_s=1_772_355_701)
     assert v.status == verify.INVALID and "the commit says 2026-03-01T09:01:41.000Z" in v.problems[0]
+
+
+def test_identity_cut_from_the_line_is_the_signed_content(tmp_key: Path) -> None:
+    for n in (1, 3):
+        line = _line(tmp_key, n)
+        r = json.loads(line)
+        assert model.identity(r, line) == model.identity(r) == "sha256:" + __import__("hashlib").sha256(model.signed_part(r)).hexdigest()
+    unsigned = model.canonical({k: v for k, v in json.loads(_line(tmp_key)).items() if k not in ("sig", "signer")})
+    assert model.identity(json.loads(unsigned), unsigned) == model.identity(json.loads(unsigned))
