@@ -226,17 +226,20 @@ def signed_part(receipt: dict[str, Any]) -> bytes:
     return canonical({k: v for k, v in receipt.items() if k != "sig"}).encode("utf-8")
 
 
-def identity(receipt: dict[str, Any], line: str | None = None) -> str:
-    """What a receipt *is*: ``sha256:`` of its signed content. Two lines with one identity are
-    one receipt, wherever they appear (whatever bytes carry the signature).
-
-    ``line``: the receipt's line, already known to be its canonical form (verified), from which
-    the signed content is cut without serialising again: ``"sig"`` is a top-level key only, and
-    base64 holds no quote.
-    """
+def signed_bytes(receipt: dict[str, Any], line: str | None = None) -> bytes:
+    """:func:`signed_part`, cut from ``line`` when it is known to be the receipt's canonical form
+    (verified) instead of serialised again: ``"sig"`` is a top-level key only, and base64 holds
+    no quote."""
     if line is not None:
         at = line.find(',"sig":"')
         end = line.find('"', at + 8) if at >= 0 else -1
         if at >= 0 and end >= 0 and line.find(',"sig":"', end) < 0:
-            return "sha256:" + hashlib.sha256((line[:at] + line[end + 1 :]).encode("utf-8")).hexdigest()
-    return "sha256:" + hashlib.sha256(signed_part(receipt)).hexdigest()
+            return (line[:at] + line[end + 1 :]).encode("utf-8")
+    return signed_part(receipt)
+
+
+def identity(receipt: dict[str, Any], line: str | None = None) -> str:
+    """What a receipt *is*: ``sha256:`` of its signed content. Two lines with one identity are
+    one receipt, wherever they appear (whatever bytes carry the signature). ``line``: as for
+    :func:`signed_bytes`."""
+    return "sha256:" + hashlib.sha256(signed_bytes(receipt, line)).hexdigest()

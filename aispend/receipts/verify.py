@@ -16,7 +16,7 @@ from typing import Any
 import unicodedata
 
 from aispend.receipts import keys, sshsig
-from aispend.receipts.model import TOKEN_FIELDS, canonical, iso_ms, nusd_of, parse_iso_ms, signed_part, usd
+from aispend.receipts.model import TOKEN_FIELDS, canonical, iso_ms, nusd_of, parse_iso_ms, signed_bytes, signed_part, usd
 
 #: Outcomes, best first.
 VALID = "valid"  # signature good, signer allowed for its principal
@@ -81,9 +81,14 @@ def _bad_text(v: object) -> bool:
     return False
 
 
+_PLAIN = re.compile(r"[ -\[\]-~]*")  # printable ASCII without a backslash (fullmatch)
+
+
 def form_problems(r: dict[str, Any], line: str) -> list[str]:
     """Why ``line`` is not byte for byte the one way of writing receipt ``r`` (empty when it is)."""
-    if _bad_text(r):
+    # A line of printable ASCII with no escape holds no string with a bad character: the
+    # walk through every string is only needed for the others (non-ASCII text, escapes).
+    if not _PLAIN.fullmatch(line) and _bad_text(r):
         return ["holds control or invisible characters"]
     if canonical(r) != line:
         return ["not in canonical form (keys sorted, no spaces, no escapes, no duplicate keys)"]
@@ -219,7 +224,8 @@ def check_receipt(
     principal, claimed_key = r["signer"]["principal"], r["signer"]["key"]
     try:
         blob = base64.b64decode(r["sig"], validate=True)
-        signed_by = sshsig.verify(blob, signed_part(r))
+        # The line is canonical (checked above): the signed bytes are the line without its sig.
+        signed_by = sshsig.verify(blob, signed_bytes(r, line) if line is not None else signed_part(r))
     except (binascii.Error, ValueError) as e:
         problems.append(f"bad signature: {e}")
         return Verification(INVALID, problems, principal, claimed_key)
