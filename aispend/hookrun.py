@@ -548,7 +548,8 @@ def pre_push(remote: str) -> None:
         print(f"aispend: receipts not synced with {remote}: {e} (the push goes on)", file=sys.stderr)
         return
     if res.pushed or res.merged:
-        print(f"aispend: receipts synced with {remote}", file=sys.stderr)
+        lost = f"; the remote had lost {counted(res.restored, 'receipt line')}: published again" if res.restored else ""
+        print(f"aispend: receipts synced with {remote}{lost}", file=sys.stderr)
 
 
 def prepare_commit_msg(args: list[str]) -> None:
