@@ -91,6 +91,8 @@ class Repo:
 
 def find_repo(cwd: Path | str | None = None) -> Repo:
     """The worktree containing ``cwd`` (default: the current directory)."""
+    if cwd is not None and not Path(cwd).is_dir():
+        raise AispendError(f"{cwd}: no such directory")
     out = ok(["rev-parse", "--show-toplevel", "--absolute-git-dir", "--git-common-dir"], cwd)
     if out is None:
         where = Path(cwd) if cwd else Path.cwd()

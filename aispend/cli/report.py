@@ -175,7 +175,8 @@ def _table(rep: dict[str, Any]) -> str:
     from rich.text import Text
 
     buf = io.StringIO()
-    con = Console(file=buf, width=100, highlight=False, color_system=None)
+    # soft_wrap: a sentence stays one line (tables are still laid out to the width).
+    con = Console(file=buf, width=100, highlight=False, color_system=None, soft_wrap=True)
     t = rep["totals"]
     span = f"{rep['since'] or 'the start'} .. {rep['until'] or 'today'}"
     if not t["commits"]:
@@ -191,7 +192,7 @@ def _table(rep: dict[str, Any]) -> str:
         why = ", ".join(f"{n} {s}" for s, n in apart["by_status"].items())
         con.print(Text(f"not counted: {counted(apart['receipts'], 'receipt')} ({why}) claiming ${apart['claimed_cost_usd']:,.2f} (aispend verify)"))
     con.print(Text(
-        f"{t['commits_with_receipts']} of {t['commits']} commits carry a receipt; cost per receipted commit: "
+        f"{t['commits_with_receipts']} of {t['commits']} commits carry a receipt that counts; cost per receipted commit: "
         f"mean ${t['cost_per_commit']['mean']:,.2f}, median ${t['cost_per_commit']['median']:,.2f}, p90 ${t['cost_per_commit']['p90']:,.2f}"
     ))
     con.print(Text(

@@ -85,9 +85,8 @@ def render(view: dict[str, Any], out: Any) -> None:
         for s in r["sessions"]:
             spans += [s["first_ts"], s["last_ts"]]
             for m in s["models"]:
+                # Whether it counts is said per receipt below (and first, in the verdict).
                 cost = "unpriced" if m["cost_usd"] is None else f"${m['cost_usd']:,.4f}"
-                if not r["verification"]["counted"]:
-                    cost += " (not counted)"
                 table.add_row(
                     Text(clean(s["tool"])), Text(clean(s["session"])[:13]), Text(clean(m["model"])),
                     f"{m['requests']:,}", f"{m['total_tokens']:,}", cost,

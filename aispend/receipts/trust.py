@@ -116,9 +116,16 @@ def _policy_signers(repo: git.Repo) -> str | None:
     import tomllib
 
     try:
-        data = tomllib.loads((repo.worktree / ".aispend.toml").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        text = (repo.worktree / ".aispend.toml").read_text(encoding="utf-8")
+    except FileNotFoundError:
         return None
+    except (OSError, ValueError) as e:
+        raise AispendError(f".aispend.toml: cannot read it ({type(e).__name__}): trust cannot be decided") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        # Broken, it may name another list: never fall back to a different trust without a word.
+        raise AispendError(f".aispend.toml: {e}: trust cannot be decided") from None
     trust = data.get("trust")
     value = trust.get("allowed_signers") if isinstance(trust, dict) else None
     return value if isinstance(value, str) and value else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -129,3 +130,45 @@ def test_a_chain_of_rewrites_keeps_the_original_spend(repo: Repo, spend: Spend) 
     assert rec["totals"]["requests"] == 3 and nusd_of(rec["totals"]["cost_usd"]) == 3 * ONE
     # Every earlier version keeps its own receipt; only the final commit is in the history.
     assert repo.git("rev-list", "--count", "main..HEAD").strip() == "1"
+
+
+def _ci_job(tmp_path: Path) -> str:
+    """The shell of docs/sync.md's GitHub Actions job, as written."""
+    import textwrap
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "sync.md").read_text()
+    block = docs.split("        run: |\n", 1)[1].split("```", 1)[0]
+    return textwrap.dedent(block)
+
+
+@pytest.mark.parametrize("how", ["squash", "rebase"])
+def test_the_documented_ci_job_carries_after_main_moved_on(alice: Person, tmp_path: Path, remote: Path, how: str) -> None:
+    import os
+
+    trust_team(alice, tmp_path)
+    base = alice.repo.head("main")
+    olds = pushed_feature(alice)  # two receipted commits on feature
+    forge = server_clone(tmp_path, remote)
+    forge.commit("main moved on", "2026-03-01T09:50:00Z", files={"up.txt": "u"})  # base.sha is stale now
+    if how == "squash":
+        forge.git("merge", "-q", "--squash", "origin/feature")
+        forge.git("commit", "-q", "-m", "Feature (#1)", env=at("2026-03-01T10:00:00Z"))
+    else:
+        forge.git("switch", "-q", "-c", "pr", "origin/feature")
+        forge.git("rebase", "-q", "main", env=at("2026-03-01T10:00:00Z"))
+        forge.git("switch", "-q", "main")
+        forge.git("merge", "-q", "--ff-only", "pr")
+    forge.git("push", "-q", "origin", "main")
+    merged = forge.head("main")
+    ci, key = ci_runner(tmp_path, remote)
+    runner = tmp_path / "runner"
+    runner.mkdir()
+    env = {**os.environ, **ci.env, "AISPEND_CI_KEY": key.read_text(), "BASE": base, "HEAD": olds[-1], "MERGED": merged,
+           "RUNNER_TEMP": str(runner), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    p = subprocess.run(["bash", "-e", "-c", _ci_job(tmp_path)], cwd=ci.repo.path, env=env, capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert ("carries 2 receipts of 2 commits" if how == "squash" else "carries 1 receipt of") in p.stdout
+    alice.repo.git("fetch", "-q", "origin")
+    alice.repo.aispend("sync")
+    rep = json.loads(alice.repo.aispend("report", "--format", "json", "origin/main").stdout)
+    assert rep["totals"]["cost_usd"] == 0.021 and rep["totals"]["requests"] == 2

@@ -154,3 +154,20 @@ def test_one_repositorys_trusted_receipt_hides_nothing_in_another(tmp_path: Path
     rep = json.loads(team.alice.repo.aispend("report", "--format", "json", "--repo", str(team.alice.repo.path), "--repo", str(b.path)).stdout)
     assert rep["totals"]["cost_usd"] == ONE
     assert sha
+
+
+def test_a_broken_aispend_toml_never_changes_the_trust_silently(receipted: Repo) -> None:
+    (receipted.path / "other_signers").write_text("")
+    (receipted.path / ".aispend.toml").write_text('[trust\nallowed_signers = "other_signers"\n')
+    for args in (("show",), ("verify",), ("export",), ("report",)):
+        p = receipted.aispend(*args, check=False)
+        assert p.returncode == 1 and p.stderr.startswith("aispend: error: "), (args, p.stderr)
+        assert len(p.stderr.strip().splitlines()) == 1 and "Traceback" not in p.stderr
+    assert "trust cannot be decided" in receipted.aispend("verify", check=False).stderr
+
+
+def test_report_over_a_path_that_is_no_directory(receipted: Repo) -> None:
+    f = receipted.path / "a.txt"
+    f.write_text("x")
+    p = receipted.aispend("report", "--repo", str(f), check=False)
+    assert p.returncode == 1 and p.stderr.strip() == f"aispend: error: {f}: no such directory"
