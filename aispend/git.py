@@ -223,16 +223,17 @@ def _cat(repo: Repo, shas: Sequence[str]) -> dict[str, bytes]:
     return out
 
 
-def note_entries(repo: Repo, rev: str) -> tuple[dict[str, tuple[str, ...]], list[str]]:
+def note_entries(repo: Repo, rev: str) -> tuple[dict[str, tuple[str, ...]], list[tuple[str, str, str, str]]]:
     """Every note of the notes commit (or ref) ``rev``: annotated object -> its note blobs (an
     object can have several: a hand-made tree may hold ``ab/cdef...`` and ``abcdef...`` at once,
-    and every one of them is read), and the paths that are no note. Empty for a missing ref."""
+    and every one of them is read), and the entries that are no note, as ``(mode, type, id,
+    path)``. Empty for a missing ref."""
     # stdout the only pipe (stderr dropped: a missing ref is simply no notes): read in one go.
     p = subprocess.run(["git", "ls-tree", "-r", "-z", "--full-tree", rev, "--"], cwd=repo.worktree, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, check=False)
     if p.returncode != 0:
         return {}, []
     found: dict[str, list[str]] = {}
-    stray: list[str] = []
+    stray: list[tuple[str, str, str, str]] = []
     for rec in p.stdout.split(b"\0"):
         if not rec:
             continue
@@ -241,7 +242,7 @@ def note_entries(repo: Repo, rev: str) -> tuple[dict[str, tuple[str, ...]], list
         name = path.decode("utf-8", "replace")
         obj = name.replace("/", "")
         if len(fields) != 3 or fields[1] != "blob" or not _hex(obj):
-            stray.append(name)
+            stray.append((*(fields + ["", "", ""])[:3], name))  # type: ignore[arg-type]
         else:
             found.setdefault(obj, []).append(fields[2])
     return {obj: tuple(blobs) for obj, blobs in found.items()}, stray

@@ -51,14 +51,15 @@ def carry(
         old_by_patch = patch_ids(repo, olds)
         new_by_patch = patch_ids(repo, [match])
         done = 0
-        for pid, new in new_by_patch.items():
-            old = old_by_patch.get(pid)
-            if old is None or old == new:
-                continue
-            written, n = carry_onto(conn, repo, new, [old], who, trust, key, left.append)
-            if written is not None:
-                done += 1
-                typer.echo(f"{new[:12]}: carries {counted(n, 'receipt')} of {old[:12]}")
+        for pid, news in new_by_patch.items():
+            # The same change made twice pairs in order: the n-th old with the n-th new.
+            for new, old in zip(news, old_by_patch.get(pid, [])):
+                if old == new:
+                    continue
+                written, n = carry_onto(conn, repo, new, [old], who, trust, key, left.append)
+                if written is not None:
+                    done += 1
+                    typer.echo(f"{new[:12]}: carries {counted(n, 'receipt')} of {old[:12]}")
         if not done:
             typer.echo("nothing to carry: no commit of the range has the patch of a commit with a receipt")
     finally:

@@ -106,6 +106,10 @@ def write_receipt(
     if key is None:
         key, created = signing_key(signer_email, key_path)
     line = signing.sign(receipt, key, signer_email)
+    if len(line.encode("utf-8")) > model.MAX_LINE:
+        from aispend.errors import AispendError
+
+        raise AispendError(f"the receipt of {commit.sha[:12]} would be over {model.MAX_LINE >> 20} MB, more than readers accept: not written")
     store.append(repo, commit.sha, line)
     with transaction(conn):
         conn.execute(
@@ -141,15 +145,16 @@ def carry_onto(
     return write_receipt(conn, repo, commit, [], carried, signer_email, key=key), len(carried)
 
 
-def patch_ids(repo: git.Repo, revs: list[str]) -> dict[str, str]:
-    """``git patch-id --stable`` of every commit of ``git rev-list REVS``: patch id -> commit."""
+def patch_ids(repo: git.Repo, revs: list[str]) -> dict[str, list[str]]:
+    """``git patch-id --stable`` of every commit of ``git rev-list REVS``: patch id -> its commits,
+    newest first (a branch may make the same change twice: add a line, drop it, add it again)."""
     commits = git.run(["rev-list", "--no-merges", *revs, "--"], repo.worktree)
     if not commits.strip():
         return {}
     diffs = git.run(["diff-tree", "--stdin", "-p", "--no-color"], repo.worktree, input=commits.encode())
     ids = git.run(["patch-id", "--stable"], repo.worktree, input=diffs.encode("utf-8", "surrogateescape"))
-    out: dict[str, str] = {}
+    out: dict[str, list[str]] = {}
     for row in ids.splitlines():
         pid, _, sha = row.partition(" ")
-        out.setdefault(pid, sha.strip())
+        out.setdefault(pid, []).append(sha.strip())
     return out

@@ -40,7 +40,7 @@ def parse_note(commit: str, note: bytes | str) -> list[NoteLine]:
         if not raw:
             continue
         if len(raw) > MAX_LINE:
-            out.append(NoteLine(commit, n, raw[:200].decode("utf-8", "replace"), None, f"line {n} is over {MAX_LINE // 1024} KB: refused"))
+            out.append(NoteLine(commit, n, raw[:200].decode("utf-8", "replace"), None, f"line {n} is over {MAX_LINE >> 20} MB: refused"))
             continue
         try:
             text = raw.decode("utf-8")
@@ -86,10 +86,27 @@ def commits_with_lines(repo: git.Repo, revs: Sequence[str]) -> list[tuple[git.Lo
 _PARSED: dict[tuple[str, bytes], list[NoteLine]] = {}
 
 
-def all_lines(repo: git.Repo) -> list[NoteLine]:
-    """Every line of every note of ``refs/notes/aispend`` (also of commits in no branch)."""
-    notes = git.read_notes(repo, list(git.note_blobs(repo)))
-    return [line for sha, note in sorted(notes.items()) for line in parse_note(sha, note)]
+def lines_by_digest(repo: git.Repo) -> dict[str, bytes]:
+    """Every line of every note of ``refs/notes/aispend`` (also of commits in no branch), by the
+    digest ``carried_from`` names it with. Each blob is read and hashed once however many notes
+    share it, and nothing is parsed until asked for (:func:`receipt_of`): a push of notes costs
+    what it weighs, never more."""
+    blobs = sorted({b for bs in git.note_blobs(repo).values() for b in bs})
+    out: dict[str, bytes] = {}
+    for content in git.cat_objects(repo, blobs).values():
+        for raw in content.split(b"\n"):
+            if raw and len(raw) <= MAX_LINE:
+                out["sha256:" + hashlib.sha256(raw).hexdigest()] = raw
+    return out
+
+
+def receipt_of(raw: bytes) -> dict[str, Any] | None:
+    """A note line's JSON object, or None (any line a digest named: its bytes are fixed by it)."""
+    try:
+        obj = orjson.loads(raw)
+    except (orjson.JSONDecodeError, RecursionError):
+        return None
+    return obj if isinstance(obj, dict) else None
 
 
 def append(repo: git.Repo, sha: str, line: str) -> None:

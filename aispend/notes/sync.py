@@ -101,20 +101,7 @@ def fetch(repo: git.Repo, remote: str) -> str | None:
     sha = _rev(repo, tracking)
     if not sha:
         raise AispendError(f"{remote}'s {git.NOTES_REF} is not a notes commit: it was not written by git notes; left alone")
-    stray = _not_notes(repo, sha)
-    if stray:
-        # A notes merge would drop them; rather than lose someone's file, touch nothing.
-        raise AispendError(
-            f"{remote}'s {git.NOTES_REF} holds files that are not notes ({', '.join(stray[:3])}); left alone: "
-            "remove them there, then sync again"
-        )
     return sha
-
-
-def _not_notes(repo: git.Repo, commit: str) -> list[str]:
-    """Paths in a notes tree that are no note (a note's path, slashes removed, is an object id)."""
-    names = git.run(["ls-tree", "-r", "--name-only", commit], repo.worktree).splitlines()
-    return [n for n in names if not _OID.match(n.replace("/", ""))]
 
 
 # -- reading notes, byte for byte ---------------------------------------------
@@ -131,6 +118,7 @@ class _Reader:
     def __init__(self, repo: git.Repo) -> None:
         self.repo = repo
         self._notes: dict[str, Notes] = {}
+        self._stray: dict[str, dict[str, tuple[str, str, str]]] = {}
         self._blobs: dict[str, bytes] = {}
 
     def notes(self, commit: str, what: str) -> Notes:
@@ -138,14 +126,14 @@ class _Reader:
         if commit in self._notes:
             return self._notes[commit]
         found, stray = git.note_entries(self.repo, commit)
-        if stray:
-            # Not a note: a union written from this tree would drop it.
-            raise AispendError(
-                f"{what} holds files that are not notes ({', '.join(stray[:3])}); left alone: "
-                "remove them there, then sync again"
-            )
+        # Not notes (never read as receipts), but someone's files: the union keeps them as they are.
+        self._stray[commit] = {path: (mode, kind, oid) for mode, kind, oid, path in stray}
         self._notes[commit] = found
         return found
+
+    def stray(self, commit: str) -> dict[str, tuple[str, str, str]]:
+        """The entries of a notes commit (read by :meth:`notes`) that are no note: path -> (mode, type, id)."""
+        return self._stray.get(commit, {})
 
     def load(self, blobs: Iterable[str]) -> None:
         """Read the blobs not read yet, all in one ``git cat-file --batch``."""
@@ -198,21 +186,48 @@ def _union(reader: _Reader, ours: Notes, theirs: Notes) -> tuple[dict[str, str],
     return result, fresh
 
 
-def _mktree(repo: git.Repo, notes: dict[str, str]) -> str:
-    """A notes tree: flat, or with one level of 2-hex fanout above :data:`FANOUT_ABOVE` notes."""
-    if len(notes) <= FANOUT_ABOVE:
-        rows = "".join(f"100644 blob {blob}\t{obj}\n" for obj, blob in sorted(notes.items()))
-        return git.run(["mktree"], repo.worktree, input=rows.encode()).strip()
-    groups: defaultdict[str, list[str]] = defaultdict(list)
-    for obj, blob in sorted(notes.items()):
-        groups[obj[:2]].append(f"100644 blob {blob}\t{obj[2:]}\n")
-    # One process for all the subtrees: --batch reads trees separated by a blank line.
-    batch = "\n".join("".join(rows) for rows in groups.values())
-    subs = git.run(["mktree", "--batch"], repo.worktree, input=batch.encode()).split()
-    if len(subs) != len(groups):
-        raise AispendError("cannot write the merged receipts: git mktree wrote fewer trees than asked")
-    top = "".join(f"040000 tree {sub}\t{prefix}\n" for prefix, sub in zip(groups, subs))
-    return git.run(["mktree"], repo.worktree, input=top.encode()).strip()
+def _mktree(repo: git.Repo, notes: dict[str, str], stray: dict[str, tuple[str, str, str]] | None = None) -> str:
+    """A notes tree: flat, or with one level of 2-hex fanout above :data:`FANOUT_ABOVE` notes; and
+    the entries that are no note (``stray``), at their paths, unless a note's path takes it."""
+    leaves: dict[str, tuple[str, str, str]] = dict(stray or {})
+    fan = len(notes) > FANOUT_ABOVE
+    for obj, blob in notes.items():
+        leaves[f"{obj[:2]}/{obj[2:]}" if fan else obj] = ("100644", "blob", blob)
+    return _write_tree(repo, leaves)
+
+
+def _depth(folder: str) -> int:
+    return folder.count("/") + 1 if folder else 0
+
+
+def _write_tree(repo: git.Repo, leaves: dict[str, tuple[str, str, str]]) -> str:
+    """The tree holding ``leaves`` (path -> (mode, type, id)), folders made as needed: one
+    ``git mktree --batch`` per depth, deepest first."""
+    folders: dict[str, dict[str, tuple[str, str, str]]] = {"": {}}
+    for path in leaves:
+        parts = path.split("/")
+        for depth in range(1, len(parts)):
+            folders.setdefault("/".join(parts[:depth]), {})
+    for path, entry in leaves.items():
+        if path in folders:
+            continue  # a folder has this path too: the folder (holding notes) wins
+        parent, _, base = path.rpartition("/")
+        folders[parent][base] = entry
+    ids: dict[str, str] = {}
+    for depth in sorted({_depth(f) for f in folders}, reverse=True):
+        level = [f for f in folders if _depth(f) == depth]
+        batch = []
+        for f in level:
+            rows = dict(folders[f])
+            for child in folders:
+                if child and _depth(child) == depth + 1 and child.rpartition("/")[0] == f:
+                    rows[child.rpartition("/")[2]] = ("040000", "tree", ids[child])
+            batch.append("".join(f"{m} {k} {o}\t{n}\n" for n, (m, k, o) in sorted(rows.items())))
+        out = git.run(["mktree", "--batch", "--missing"], repo.worktree, input="\n".join(batch).encode()).split()
+        if len(out) != len(level):
+            raise AispendError("cannot write the merged receipts: git mktree wrote fewer trees than asked")
+        ids.update(zip(level, out))
+    return ids[""]
 
 
 def _union_commit(repo: git.Repo, reader: _Reader, ours: str, theirs: str, message: str) -> str | None:
@@ -221,7 +236,9 @@ def _union_commit(repo: git.Repo, reader: _Reader, ours: str, theirs: str, messa
         return None
     mine, yours = reader.notes(ours, f"the local {git.NOTES_REF}"), reader.notes(theirs, f"the remote's {git.NOTES_REF}")
     union, fresh = _union(reader, mine, yours)
-    has_all_ours, has_all_theirs = union == _single(mine), union == _single(yours)
+    stray = {**reader.stray(ours), **reader.stray(theirs)}
+    has_all_ours = union == _single(mine) and reader.stray(ours) == stray
+    has_all_theirs = union == _single(yours) and reader.stray(theirs) == stray
     ours_first, theirs_first = _is_ancestor(repo, ours, theirs), _is_ancestor(repo, theirs, ours)
     if has_all_ours and theirs_first:
         return None  # we have all of theirs already
@@ -234,7 +251,7 @@ def _union_commit(repo: git.Repo, reader: _Reader, ours: str, theirs: str, messa
     elif has_all_theirs:
         tree = git.run(["rev-parse", f"{theirs}^{{tree}}"], repo.worktree).strip()
     else:
-        tree = _mktree(repo, union)
+        tree = _mktree(repo, union, stray)
     # A side that is an ancestor of the other is no parent of its own: the history stays linear.
     parents = [ours] if theirs_first else [theirs] if ours_first else [ours, theirs]
     p = git.proc(["commit-tree", tree, *(x for c in parents for x in ("-p", c)), "-m", message], repo.worktree)

@@ -21,8 +21,10 @@ from aispend.attribution import Claimed
 from aispend.index.db import TOKEN_FIELDS
 
 VERSION = 1
-#: Receipt lines longer than this are refused when read (notes are untrusted input).
-MAX_LINE = 64 * 1024
+#: Receipt lines longer than this are refused when read (notes are untrusted input). A receipt
+#: takes about 400 bytes a session, so this is some 10,000 sessions (a big squash merge carried
+#: by CI); the writer refuses to write a longer one rather than write what no reader would read.
+MAX_LINE = 4 * 1024 * 1024
 
 
 def canonical(obj: dict[str, Any]) -> str:

@@ -81,12 +81,13 @@ class NoteLookup:
 
     def __init__(self, repo: git.Repo) -> None:
         self.repo = repo
-        self.lines: dict[str, dict[str, Any]] | None = None
+        self.lines: dict[str, bytes] | None = None
 
     def __call__(self, d: str) -> dict[str, Any] | None:
         if self.lines is None:
-            self.lines = {digest(x.text): x.receipt for x in store.all_lines(self.repo) if x.receipt is not None}
-        return self.lines.get(d)
+            self.lines = store.lines_by_digest(self.repo)
+        raw = self.lines.get(d)
+        return store.receipt_of(raw) if raw is not None else None
 
 
 _KNOWN: dict[str, dict[tuple[str, str], verify.Verification]] = {}

@@ -77,16 +77,38 @@ def _commits(repo: git.Repo, revs: list[str], trust: Trust) -> list[_Commit]:
     return out
 
 
-def _ledger(commits: list[_Commit]) -> list[tuple[_Commit, dict[str, Any]]]:
-    """The counting rule over these commits: ``(commit, receipt)`` for each receipt that counts."""
-    owner = {id(e): c for c in commits for e in c.entries}
+def _ledger(commits: list[_Commit], rng: DayRange | None = None) -> list[tuple[_Commit, dict[str, Any]]]:
+    """The counting rule: ``(commit, receipt)`` for each receipt that counts, of the commits in
+    ``rng`` (all of them without one).
+
+    The rule runs over every commit up to the end of ``rng``, oldest first, and only then keeps
+    those in it: spend carried into a later commit counts there (and not also in the earlier
+    window), and spend two receipts hold counts with the older one (a branch squash-merged in
+    March and again in April costs March, not April again).
+    """
+    upto = commits if rng is None else _before_end(commits, rng)
+    inside = {id(c) for c in (upto if rng is None else _within(upto, rng))}
+    owner = {id(e): c for c in upto for e in c.entries}
     out = []
-    # One repository's trusted receipts never carry (hide) another repository's.
-    for source in sorted({c.source for c in commits}):
-        group = [c for c in commits if c.source == source]
+    # One repository's trusted receipts never carry (hide) another repository's, and a receipt
+    # found in two repositories (a fork and its upstream) counts in the first only.
+    seen: set[str] = set()
+    for source in sorted({c.source for c in upto}):
+        group = sorted((c for c in upto if c.source == source), key=lambda c: c.when_s)
         ledger = counting.count((e for c in group for e in c.entries), group[0].lookup)
-        out += [(owner[id(e)], r) for e in ledger.entries if (r := e.counted_receipt) is not None]
+        for e in ledger.entries:
+            r = e.counted_receipt
+            if r is None or e.key in seen:
+                continue
+            seen.add(e.key)
+            if id(owner[id(e)]) in inside:
+                out.append((owner[id(e)], r))
     return out
+
+
+def _before_end(commits: list[_Commit], rng: DayRange) -> list[_Commit]:
+    _, hi = rng.bounds_ms()
+    return [c for c in commits if hi is None or c.when_s * 1000 < hi]
 
 
 def report(
@@ -115,7 +137,7 @@ def report(
     per_commit: dict[str, int] = {}
     per_day: dict[str, int] = {}
     day_commits: dict[str, set[str]] = {}
-    counted = _ledger(commits)
+    counted = _ledger(everything, rng)
     apart = not_counted([e for c in commits for e in c.entries])
     failed = sum(1 for c in commits for e in c.entries if counting.failing(e))
     for c, r in counted:
@@ -203,7 +225,7 @@ def spent(repo: git.Repo, revs: list[str], rng: DayRange, trust: Trust) -> list[
     # Dates are filtered here, never by git's --since: git stops walking at the first commit
     # dated before it, and one commit with an old date would hide everything behind it.
     commits = _commits(repo, revs, trust)
-    return [Spent(c.author, c.when_s, r) for c, r in _ledger(_within(commits, rng))]
+    return [Spent(c.author, c.when_s, r) for c, r in _ledger(commits, rng)]
 
 
 def anomalies(per_day: dict[str, int], factor: float) -> list[dict[str, Any]]:
@@ -226,7 +248,7 @@ def _trend(everything: list[_Commit], rng: DayRange, cost: int) -> dict[str, Any
     days = (until - rng.since).days + 1
     prev = DayRange(rng.since - timedelta(days=days), rng.since - timedelta(days=1), rng.tz)
     before = sum(
-        model_cost(m) for _, r in _ledger(_within(everything, prev)) for s in r["sessions"] for m in s["models"]
+        model_cost(m) for _, r in _ledger(everything, prev) for s in r["sessions"] for m in s["models"]
     )
     return {
         "previous_since": prev.since.isoformat() if prev.since else None,

@@ -172,3 +172,35 @@ def test_the_documented_ci_job_carries_after_main_moved_on(alice: Person, tmp_pa
     alice.repo.aispend("sync")
     rep = json.loads(alice.repo.aispend("report", "--format", "json", "origin/main").stdout)
     assert rep["totals"]["cost_usd"] == 0.021 and rep["totals"]["requests"] == 2
+
+
+def test_rebase_merge_of_a_change_made_twice_carries_both(alice: Person, tmp_path: Path, remote: Path) -> None:
+    """add a line, drop it, add it again: two commits with one patch id, each carried once."""
+    trust_team(alice, tmp_path)
+    alice.repo.commit("base", "2026-03-01T09:06:00Z", files={"f.txt": "a\n"})
+    alice.repo.git("push", "-q", "origin", "main")
+    alice.repo.git("switch", "-q", "-c", "feature")
+    olds = []
+    for i, text in enumerate(("a\nL\n", "a\n", "a\nL\n")):
+        alice.spend.claude(alice.repo.path, f"2026-03-01T09:{10 + 10 * i}:00Z", f"twice-{i}", branch="feature")
+        olds.append(alice.repo.commit(f"step {i}", f"2026-03-01T09:{11 + 10 * i}:00Z", files={"f.txt": text}))
+    alice.repo.git("push", "-q", "origin", "feature")
+    alice.repo.aispend("sync")
+    forge = server_clone(tmp_path, remote)
+    forge.commit("upstream moved", "2026-03-01T09:50:00Z", files={"up.txt": "u"})
+    base = forge.head()
+    forge.git("switch", "-q", "-c", "pr", "origin/feature")
+    forge.git("rebase", "-q", "main", env=at("2026-03-01T10:00:00Z"))
+    forge.git("switch", "-q", "main")
+    forge.git("merge", "-q", "--ff-only", "pr")
+    forge.git("push", "-q", "origin", "main")
+    ci, key = ci_runner(tmp_path, remote)
+    ci.repo.git("fetch", "-q", "origin")
+    ci.repo.aispend("sync")
+    out = ci.repo.aispend("carry", "--key", str(key), "--principal", "ci@example.com", "--match", f"{base}..origin/main", f"{olds[0]}~1..origin/feature").stdout
+    assert len([x for x in out.splitlines() if ": carries 1 receipt of " in x]) == 3
+    ci.repo.aispend("sync")
+    alice.repo.git("fetch", "-q", "origin")
+    alice.repo.aispend("sync")
+    rep = json.loads(alice.repo.aispend("report", "--format", "json", "origin/main").stdout)
+    assert rep["totals"]["requests"] == 3

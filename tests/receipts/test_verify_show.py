@@ -142,7 +142,7 @@ def test_hostile_notes_are_reported_not_obeyed(repo: Repo) -> None:
     line = repo.git("notes", "--ref=refs/notes/aispend", "show", "HEAD").strip()
     rec = json.loads(line)
     rec["sessions"][0]["models"][0]["model"] = evil
-    big = "x" * (70 * 1024)
+    big = "x" * (4 * 1024 * 1024 + 1)
     replace_note(repo, "HEAD", "\n".join([canonical(rec), "not json {", "[1,2]", big]))
     p = aispend(repo.path, "show", check=False)
     assert p.returncode == 0
@@ -153,7 +153,7 @@ def test_hostile_notes_are_reported_not_obeyed(repo: Repo) -> None:
     problems = view["verification"]["problems"]
     assert any("line 2 is not JSON" in x for x in problems)
     assert any("line 3 is not a JSON object" in x for x in problems)
-    assert any("line 4 is over 64 KB: refused" in x for x in problems)
+    assert any("line 4 is over 4 MB: refused" in x for x in problems)
     assert view["verification"]["status"] == "invalid"
     v = aispend(repo.path, "verify", check=False)
     assert v.returncode == 1

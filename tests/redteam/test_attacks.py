@@ -332,3 +332,14 @@ def _mktree(p, entries: list[str]) -> str:  # type: ignore[no-untyped-def]
         sub = git(p.repo.path, "mktree", input="\n".join(rows) + "\n").strip()
         flat.append(f"040000 tree {sub}\t{d}")
     return git(p.repo.path, "mktree", input="\n".join(flat) + "\n").strip()
+
+
+def test_a_receipt_of_170_sessions_is_written_and_counted(team: Team) -> None:
+    """Over 64 KB: what aispend writes, it reads (it used to refuse its own line)."""
+    a = team.alice
+    for i in range(170):
+        a.spend.claude(a.repo.path, f"2026-03-01T09:{10 + i // 60:02d}:{i % 60:02d}Z", f"session-{i:04d}-{'x' * 24}")
+    sha = a.repo.commit("big", "2026-03-01T09:30:00Z", files={"big.txt": "b"})
+    assert len(note_of(a, sha)) > 64 * 1024
+    assert report(a)["totals"]["requests"] == 170
+    assert abs(report(a)["totals"]["cost_usd"] - 170 * ONE) < 1e-6

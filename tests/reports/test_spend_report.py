@@ -274,3 +274,21 @@ def test_one_commit_cherry_picked_onto_two_branches_counts_once(team: Repo) -> N
     assert sum(x["requests"] for x in rows if x["counted"]) == 3
     only_picks = report(team, "release-1", "release-2", "^main")
     assert only_picks["totals"]["requests"] == 1  # c1 not in range: held by two picks, counted once
+
+
+def test_shared_spend_counts_in_the_window_of_its_first_carrier(repo: Repo, spend: Spend) -> None:
+    """X picked onto main in March and onto a release branch in April: March holds it, April
+    does not count it again, and March + April is X once."""
+    repo.git("switch", "-q", "-c", "feature")
+    spend.claude(repo.path, "2026-03-01T09:10:00Z", "x", branch="feature")
+    x = repo.commit("x", "2026-03-01T09:20:00Z")
+    repo.git("switch", "-q", "-c", "release", "main")
+    repo.git("switch", "-q", "main")
+    repo.git("cherry-pick", x, env=at("2026-03-10T10:00:00Z"))
+    repo.git("switch", "-q", "release")
+    repo.git("cherry-pick", x, env=at("2026-04-02T10:00:00Z"))
+    march = report(repo, "--all", "--since", "2026-03-01", "--until", "2026-03-31")
+    april = report(repo, "--all", "--since", "2026-04-01", "--until", "2026-04-30")
+    both = report(repo, "--all", "--since", "2026-03-01", "--until", "2026-04-30", "--by", "month")
+    assert (march["totals"]["cost_usd"], april["totals"]["cost_usd"], both["totals"]["cost_usd"]) == (ONE, 0.0, ONE)
+    assert [(r["key"], r["cost_usd"]) for r in both["rows"]] == [("2026-03", ONE)]
