@@ -36,7 +36,7 @@ def signers_file(repo: Repo) -> Path:
 
 
 def replace_note(repo: Repo, rev: str, text: str) -> None:
-    repo.git("notes", "--ref=refs/notes/aispend", "add", "-f", "-m", text, rev)
+    repo.git("notes", "--ref=refs/notes/aispend", "add", "-f", "-F", "-", rev, input=text)
 
 
 def test_show_json_contract(repo: Repo) -> None:

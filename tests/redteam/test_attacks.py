@@ -343,3 +343,32 @@ def test_a_receipt_of_170_sessions_is_written_and_counted(team: Team) -> None:
     assert len(note_of(a, sha)) > 64 * 1024
     assert report(a)["totals"]["requests"] == 170
     assert abs(report(a)["totals"]["cost_usd"] - 170 * ONE) < 1e-6
+
+
+def test_one_blob_under_many_note_paths_is_read_once(team: Team) -> None:
+    """mallory attaches one big blob as the note of 300 made-up objects (a push of a few KB):
+    the lookup of carried receipts reads and hashes it once, and alice's numbers stand."""
+    from aispend import git as g
+    from aispend.notes import store
+
+    a = team.alice
+    work(a, 1)
+    a.repo.git("commit", "-q", "--amend", "-m", "alice 1 amended", env=at("2026-03-01T09:40:00Z"))  # a carrier: lookups run
+    a.repo.git("push", "-q", "origin", "main")
+    a.repo.aispend("sync")
+    m = team.mallory
+    m.repo.aispend("sync")
+    body = "".join('{"junk":"' + "x" * 60_000 + f'{i}"}}\n' for i in range(10))
+    blob = git(m.repo.path, "hash-object", "-w", "--stdin", input=body).strip()
+    tip = git(m.repo.path, "rev-parse", "refs/notes/aispend").strip()
+    rows = git(m.repo.path, "ls-tree", tip)
+    fake = "".join(f"100644 blob {blob}\t{i:040x}\n" for i in range(1, 301))
+    tree = git(m.repo.path, "mktree", input=rows + fake).strip()
+    new = git(m.repo.path, "commit-tree", tree, "-p", tip, "-m", "junk", env=at("2026-03-01T11:00:00Z")).strip()
+    git(m.repo.path, "push", "-q", "origin", f"{new}:refs/notes/aispend")
+    fetch_notes(a)
+    repo = g.find_repo(a.repo.path)
+    assert sum(1 for bs in g.note_blobs(repo).values() if blob in bs) == 300
+    assert len([d for d, raw in store.lines_by_digest(repo).items() if raw.startswith(b'{"junk"')]) == 10
+    assert report(a)["totals"]["cost_usd"] == ONE
+    assert json.loads(a.repo.aispend("show", "--json").stdout)["totals"]["cost_usd"] == ONE
