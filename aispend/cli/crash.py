@@ -9,7 +9,7 @@ import traceback
 from pathlib import Path
 
 from aispend import __version__
-from aispend.paths import data_subdir
+from aispend.paths import data_subdir, private_file
 
 
 def write_crash_log(exc: BaseException) -> Path | None:
@@ -24,6 +24,7 @@ def write_crash_log(exc: BaseException) -> Path | None:
             "",
             "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
         ]
+        private_file(path)  # 0600: a traceback may name paths and settings
         path.write_text("\n".join(lines), encoding="utf-8")
         return path
     except OSError:

@@ -60,7 +60,9 @@ def save(snapshot: dict[str, Any]) -> Path:
     """Write the stored table atomically (temp file, then rename)."""
     dest = pricing_table.stored_path()
     try:
-        dest.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        from aispend.paths import private_dir
+
+        private_dir(dest.parent)
         fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".pricing-", suffix=".json")
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(snapshot, fh, indent=1, sort_keys=True)

@@ -211,6 +211,7 @@ def test_unexpected_error_writes_a_crash_log(capsys: pytest.CaptureFixture[str],
     path = Path(err.split("details in ", 1)[1].splitlines()[0])
     text = path.read_text()
     assert "Traceback" in text and "RuntimeError: boom" in text and f"aispend {__version__}" in text
+    assert (path.stat().st_mode & 0o777, path.parent.stat().st_mode & 0o777) == (0o600, 0o700)  # only its owner reads it
 
 
 def test_ingest_verbose_lists_skipped_lines(capsys: pytest.CaptureFixture[str], logs: Logs) -> None:
