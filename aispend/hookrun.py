@@ -317,10 +317,12 @@ def drain(git_dir: Path) -> None:
     q = git_dir / QUEUE
     if not q.is_dir():
         return
+    handled: set[str] = set()
     try:
         import fcntl
     except ImportError:  # no flock (Windows): best effort, one pass
-        _drain_locked(q)
+        _drain_locked(q, handled)
+        _remember(q, handled)
         return
     while True:
         with open(q / ".lock", "a") as lock:
@@ -331,16 +333,63 @@ def drain(git_dir: Path) -> None:
             (q / ".pid").write_text(str(os.getpid()), encoding="utf-8")
             (q / ".stalled").unlink(missing_ok=True)
             try:
-                done = _drain_locked(q)
+                done = _drain_locked(q, handled)
                 if not done:
                     (q / ".stalled").write_text(str(time.time()), encoding="utf-8")
             finally:
                 (q / ".pid").unlink(missing_ok=True)
         if not done or not entries(q):
+            # Outside the lock: the next commit's own drain need not wait for this.
+            _remember(q, handled)
             return
 
 
-def _drain_locked(q: Path) -> bool:
+#: Present while a drain computes the alerts for the next commit's message (tests wait for it).
+REMEMBERING = ".alerts"
+
+
+def _remember(q: Path, worktrees: set[str]) -> None:
+    """Compute, for the next commit's message, the receipt alerts of the repositories handled."""
+    if not worktrees:
+        return
+    try:
+        conn = _open_index()
+    except Exception as e:  # noqa: BLE001
+        log(f"alerts not computed: index unavailable ({e})")
+        return
+    marker = q / f"{REMEMBERING}.{os.getpid()}"
+    try:
+        marker.write_text("", encoding="utf-8")
+    except OSError:
+        pass
+    try:
+        for wt in sorted(worktrees):
+            try:
+                remember_alerts(conn, git.find_repo(wt))
+            except Exception as e:  # noqa: BLE001
+                log(f"alerts not computed: {type(e).__name__}: {e}")
+    finally:
+        conn.close()
+        marker.unlink(missing_ok=True)
+
+
+def remembering(git_dir: Path) -> bool:
+    """Whether a drain is still computing the next commit's alerts in this worktree."""
+    try:
+        markers = [p for p in (git_dir / QUEUE).iterdir() if p.name.startswith(REMEMBERING + ".")]
+    except OSError:
+        return False
+    for m in markers:
+        pid = m.name[len(REMEMBERING) + 1 :]
+        try:
+            os.kill(int(pid), 0)
+            return True
+        except (ValueError, OSError):
+            m.unlink(missing_ok=True)  # left by a drain that was killed
+    return False
+
+
+def _drain_locked(q: Path, worktrees: set[str] | None = None) -> bool:
     """Handle the entries; False when the index stayed busy or the key is unusable (they wait
     for the next drain)."""
     from aispend.index.db import is_busy, storage_problem
@@ -353,6 +402,7 @@ def _drain_locked(q: Path) -> bool:
     except Exception as e:  # noqa: BLE001
         log(f"queue {q}: index unavailable ({e}); entries wait for the next commit")
         return False
+    worktrees = worktrees if worktrees is not None else set()
     try:
         while todo := entries(q):
             try:
@@ -364,6 +414,8 @@ def _drain_locked(q: Path) -> bool:
                 log(f"ingest skipped: {type(e).__name__}: {e}")
             for path in todo:
                 facts, body = parse_entry(_read(path))
+                if facts.get("worktree"):
+                    worktrees.add(facts["worktree"])
                 try:
                     handle(conn, facts, body)
                 except Exception as e:  # noqa: BLE001
@@ -594,17 +646,51 @@ def prepare_commit_msg(args: list[str]) -> None:
     )
 
 
+#: Key prefix, in the index's meta table, of the receipt alerts the last drain computed per repository.
+ALERTS_KEY = "alerts:"
+
+
 def _alerts(conn: Any, repo: git.Repo) -> list[dict[str, Any]]:
-    """The alerts of .aispend.toml right now; none (and a log line) when they cannot be computed."""
+    """The alerts to show in the message being edited: those of the receipts as the last drain
+    computed them (reading every receipt of a long history takes too long for a commit that is
+    waiting), and those of this machine's sessions, now. None (and a log line) on error."""
+    import json
+
     try:
         from aispend.policy import config
-        from aispend.policy.alerts import evaluate
-        from aispend.reports.receipts import load_trust
+        from aispend.policy.alerts import session_alerts
 
-        return list(evaluate(repo, config.load(repo.worktree), load_trust(repo), conn)["alerts"])
+        row = conn.execute("SELECT value FROM meta WHERE key = ?", (ALERTS_KEY + str(repo.common_dir),)).fetchone()
+        cached = json.loads(row[0]) if row else []
+        return [a for a in cached if isinstance(a, dict) and isinstance(a.get("message"), str)] + session_alerts(
+            conn, repo, config.load(repo.worktree)
+        )
     except Exception as e:  # noqa: BLE001 - a preview never stops a commit
         log(f"prepare-commit-msg: alerts skipped: {type(e).__name__}: {e}")
         return []
+
+
+def remember_alerts(conn: Any, repo: git.Repo) -> None:
+    """Compute the receipt alerts of ``repo`` (budgets, spikes, model switches, cache hits) for the
+    next commit's message; in the background drain, after the receipts are written."""
+    import json
+
+    try:
+        from aispend.index.db import transaction
+        from aispend.policy import config
+        from aispend.policy.alerts import evaluate
+        from aispend.receipts.trust import load_trust
+
+        if conn.execute("SELECT 1 FROM installs WHERE repo = ?", (str(repo.common_dir),)).fetchone() is None:
+            return  # not installed here: nothing to preview
+        alerts = evaluate(repo, config.load(repo.worktree), load_trust(repo), None)["alerts"]
+        with transaction(conn):
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (ALERTS_KEY + str(repo.common_dir), json.dumps(alerts)),
+            )
+    except Exception as e:  # noqa: BLE001 - alerts are a preview: the receipts are written
+        log(f"alerts not computed: {type(e).__name__}: {e}")
 
 
 def _summary(claimed: list[Any]) -> str:

@@ -66,10 +66,15 @@ class Repo:
 
     def settle(self) -> None:
         """Wait for the hooks' background drain to finish its work on this worktree's queue."""
-        from aispend.hookrun import wait_idle
+        import time
+
+        from aispend.hookrun import remembering, wait_idle
 
         gd = Path(git(self.path, "rev-parse", "--absolute-git-dir", env=self.env).strip())
         assert wait_idle(gd, timeout=60), "the hooks' queue did not drain"
+        deadline = time.monotonic() + 60
+        while remembering(gd) and time.monotonic() < deadline:  # the next commit's alerts
+            time.sleep(0.02)
 
     def commit(self, message: str, when: str, files: dict[str, str] | None = None, extra: tuple[str, ...] = (), env: dict[str, str] | None = None) -> str:
         files = files or {f"f-{message.replace(' ', '-')}.txt": message + "\n"}

@@ -153,6 +153,11 @@ def _low_cache_hit(month: list[Spent], policy: Policy) -> list[dict[str, Any]]:
     ]
 
 
+def session_alerts(conn: sqlite3.Connection, repo: git.Repo, policy: Policy, tz_name: str | None = None) -> list[dict[str, Any]]:
+    """Only the alerts of this machine's index (runaway sessions, context bloat): no receipt read."""
+    return _sessions(conn, repo, clock.now().astimezone(zone(tz_name)), policy)
+
+
 def _sessions(conn: sqlite3.Connection, repo: git.Repo, now: datetime, policy: Policy) -> list[dict[str, Any]]:
     """Runaway sessions and context bloat, from this machine's index (the last 48 hours)."""
     from aispend.attribution import Scope, split_by_branch
