@@ -14,7 +14,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 from aispend.errors import AispendError
 
@@ -29,6 +29,8 @@ def shown_revs(revs: Sequence[str]) -> str:
     """The range as the user asked for it: ``--all`` for :data:`ALL_COMMITS`."""
     return "--all" if tuple(revs) == ALL_COMMITS else " ".join(revs)
 ZERO = "0" * 40
+#: 9999-12-31T23:59:59Z: the last committer time a date can show (later ones are crafted).
+LAST_TIME_S = 253_402_300_799
 
 
 class GitError(AispendError):
@@ -150,19 +152,9 @@ def config(repo: Repo | None, key: str) -> str | None:
 # -- notes -------------------------------------------------------------------
 
 
-def read_note(repo: Repo, sha: str, ref: str = NOTES_REF) -> str | None:
-    """The note attached to ``sha`` in ``ref``, or None."""
-    p = subprocess.run(
-        ["git", "notes", f"--ref={ref}", "show", sha], cwd=repo.worktree, capture_output=True, check=False
-    )
-    if p.returncode != 0:
-        return None
-    return p.stdout.decode("utf-8", "replace")
-
-
 @dataclass(frozen=True)
 class LoggedCommit:
-    """A commit of a range as reports need it, read byte-safely (``cat-file --batch``)."""
+    """A commit of a range as reports need it (:func:`log_commits`)."""
 
     sha: str
     tree: str
@@ -276,29 +268,6 @@ def read_notes(repo: Repo, shas: Sequence[str], ref: str = NOTES_REF) -> dict[st
     return out
 
 
-def _parse_commit(sha: str, raw: bytes) -> LoggedCommit:
-    head, _, message = raw.partition(b"\n\n")
-    tree, parents, author, when = "", [], "", 0
-    for line in head.split(b"\n"):
-        key, _, value = line.partition(b" ")
-        if key == b"tree":
-            tree = value.decode("ascii", "replace")
-        elif key == b"parent":
-            parents.append(value.decode("ascii", "replace"))
-        elif key == b"author":
-            lt, gt = value.find(b"<"), value.find(b">")
-            author = value[lt + 1 : gt].decode("utf-8", "replace") if 0 <= lt < gt else ""
-        elif key == b"committer":
-            fields = value.rsplit(b" ", 2)
-            when = int(fields[-2]) if len(fields) == 3 and fields[-2].isdigit() and len(fields[-2]) <= 11 else 0
-            if when > 253_402_300_799:  # after 9999-12-31: no date can show it (a crafted commit)
-                when = 0
-    # git's %s: the first paragraph, its lines joined by spaces.
-    first = message.split(b"\n\n", 1)[0].strip()
-    subject = " ".join(x.strip() for x in first.decode("utf-8", "replace").splitlines())
-    return LoggedCommit(sha, tree, tuple(parents), author, when, subject)
-
-
 def log_commits(repo: Repo, revs: Sequence[str]) -> list[LoggedCommit]:
     """Every commit of ``git log REVS`` (newest first), in one process.
 
@@ -325,10 +294,9 @@ def log_commits(repo: Repo, revs: Sequence[str]) -> list[LoggedCommit]:
         if not _hex(sha) or not _hex(tree):
             raise GitError("git log: unexpected output")
         t = int(when) if when.isdigit() and len(when) <= 11 else 0
-        out.append(LoggedCommit(sha, tree, tuple(parents.split()), author, t if t <= 253_402_300_799 else 0, subject))
+        # A crafted commit dated past what any date can show counts as undated.
+        out.append(LoggedCommit(sha, tree, tuple(parents.split()), author, t if t <= LAST_TIME_S else 0, subject))
     return out
-
-
 
 
 def notes_state(repo: Repo, ref: str = NOTES_REF) -> str:

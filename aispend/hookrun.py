@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         except (sqlite3.Error, OSError):
             return True
         if say:
-            log(f"{key}: no install record: no receipt ('aispend install' there bills its commits)")
+            _not_installed(key)
         return False
 
     try:
@@ -106,6 +106,10 @@ def log(message: str, detail: str | None = None) -> None:
                 fh.write("".join("    " + x + "\n" for x in detail.rstrip().splitlines()))
     except OSError:
         pass
+
+
+def _not_installed(key: str) -> None:
+    log(f"{key}: no install record: no receipt ('aispend install' there bills its commits)")
 
 
 def _budget() -> float:
@@ -210,7 +214,7 @@ def scope_for(conn: Any, repo: git.Repo, until_ms: int, branch: str | None, skew
     if since is None:
         # Hooks without an install record (a hooks folder shared with other repositories, hooks
         # copied, data dir wiped) bill nothing: only 'aispend install' starts billing a repository.
-        log(f"{key}: no install record: no receipt ('aispend install' there bills its commits)")
+        _not_installed(key)
         since = until
     return Scope(repo=key, worktree=repo.worktree, branch=branch, since_ms=since, until_ms=until)
 
@@ -366,7 +370,7 @@ def _remember(q: Path, worktrees: set[str]) -> None:
         for wt in sorted(worktrees):
             try:
                 remember_alerts(conn, git.find_repo(wt))
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:  # noqa: BLE001 - alerts are a preview: the receipts are written
                 log(f"alerts not computed: {type(e).__name__}: {e}")
     finally:
         conn.close()
@@ -389,7 +393,7 @@ def remembering(git_dir: Path) -> bool:
     return False
 
 
-def _drain_locked(q: Path, worktrees: set[str] | None = None) -> bool:
+def _drain_locked(q: Path, worktrees: set[str]) -> bool:
     """Handle the entries; False when the index stayed busy or the key is unusable (they wait
     for the next drain)."""
     from aispend.index.db import is_busy, storage_problem
@@ -402,7 +406,6 @@ def _drain_locked(q: Path, worktrees: set[str] | None = None) -> bool:
     except Exception as e:  # noqa: BLE001
         log(f"queue {q}: index unavailable ({e}); entries wait for the next commit")
         return False
-    worktrees = worktrees if worktrees is not None else set()
     try:
         while todo := entries(q):
             try:
@@ -672,25 +675,21 @@ def _alerts(conn: Any, repo: git.Repo) -> list[dict[str, Any]]:
 
 def remember_alerts(conn: Any, repo: git.Repo) -> None:
     """Compute the receipt alerts of ``repo`` (budgets, spikes, model switches, cache hits) for the
-    next commit's message; in the background drain, after the receipts are written."""
+    next commit's message; in the background drain (which runs only where aispend is installed),
+    after the receipts are written."""
     import json
 
-    try:
-        from aispend.index.db import transaction
-        from aispend.policy import config
-        from aispend.policy.alerts import evaluate
-        from aispend.receipts.trust import load_trust
+    from aispend.index.db import transaction
+    from aispend.policy import config
+    from aispend.policy.alerts import evaluate
+    from aispend.receipts.trust import load_trust
 
-        if conn.execute("SELECT 1 FROM installs WHERE repo = ?", (str(repo.common_dir),)).fetchone() is None:
-            return  # not installed here: nothing to preview
-        alerts = evaluate(repo, config.load(repo.worktree), load_trust(repo), None)["alerts"]
-        with transaction(conn):
-            conn.execute(
-                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (ALERTS_KEY + str(repo.common_dir), json.dumps(alerts)),
-            )
-    except Exception as e:  # noqa: BLE001 - alerts are a preview: the receipts are written
-        log(f"alerts not computed: {type(e).__name__}: {e}")
+    alerts = evaluate(repo, config.load(repo.worktree), load_trust(repo), None)["alerts"]
+    with transaction(conn):
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (ALERTS_KEY + str(repo.common_dir), json.dumps(alerts)),
+        )
 
 
 def _summary(claimed: list[Any]) -> str:

@@ -36,7 +36,7 @@ def carriable(
     and its carrier both in ``olds`` are carried once (the carrier). Anything else (forged,
     copied, untrusted) is left behind and logged.
     """
-    from aispend.receipts import counting, model, verify
+    from aispend.receipts import counting, verify
 
     me = signer_public.split()[:2]
     entries: list[counting.Entry[str]] = []
@@ -54,8 +54,8 @@ def carriable(
                         log(f"not carrying a receipt of {commit.sha[:12]}: {why}")
                     continue
                 v = verify.Verification(verify.VALID, [], v.principal, v.key)  # trusted as far as this signer goes
-            entries.append(counting.Entry(commit.sha, line.text, line.receipt, v))
-    return [(model.digest(e.text), e.receipt) for e in counting.count(entries).counted if e.receipt is not None]
+            entries.append(counting.Entry(commit.sha, line.text, line.receipt, v, digest=line.digest))
+    return [(e.digest, e.receipt) for e in counting.count(entries).counted if e.receipt is not None]
 
 
 def _prompts(conn: sqlite3.Connection, claimed: list[Claimed], until_ms: int) -> dict[tuple[str, str], tuple[int, str | None]]:

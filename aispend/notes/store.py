@@ -9,14 +9,13 @@ cannot; whether it is one, and whether it counts, is decided in the receipts lay
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any, Sequence
 
 import orjson
 
 from aispend import git
-from aispend.receipts.model import MAX_LINE
+from aispend.receipts.model import MAX_LINE, digest
 
 
 @dataclass(frozen=True)
@@ -55,7 +54,7 @@ def parse_note(commit: str, note: bytes | str) -> list[NoteLine]:
         if not isinstance(obj, dict):
             out.append(NoteLine(commit, n, text, None, f"line {n} is not a JSON object"))
             continue
-        out.append(NoteLine(commit, n, text, obj, None, "sha256:" + hashlib.sha256(raw).hexdigest()))
+        out.append(NoteLine(commit, n, text, obj, None, digest(raw)))
     return out
 
 
@@ -96,7 +95,7 @@ def lines_by_digest(repo: git.Repo) -> dict[str, bytes]:
     for content in git.cat_objects(repo, blobs).values():
         for raw in content.split(b"\n"):
             if raw and len(raw) <= MAX_LINE:
-                out["sha256:" + hashlib.sha256(raw).hexdigest()] = raw
+                out[digest(raw)] = raw
     return out
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import random
 import re
 import time
-from collections import defaultdict
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -121,8 +120,8 @@ class _Reader:
         self._stray: dict[str, dict[str, tuple[str, str, str]]] = {}
         self._blobs: dict[str, bytes] = {}
 
-    def notes(self, commit: str, what: str) -> Notes:
-        """Every note of the notes commit ``commit`` (``what`` names it in errors)."""
+    def notes(self, commit: str) -> Notes:
+        """Every note of the notes commit ``commit``."""
         if commit in self._notes:
             return self._notes[commit]
         found, stray = git.note_entries(self.repo, commit)
@@ -234,7 +233,7 @@ def _union_commit(repo: git.Repo, reader: _Reader, ours: str, theirs: str, messa
     """The commit to make the local notes: None when ours already is it, else theirs or a new commit."""
     if ours == theirs:
         return None
-    mine, yours = reader.notes(ours, f"the local {git.NOTES_REF}"), reader.notes(theirs, f"the remote's {git.NOTES_REF}")
+    mine, yours = reader.notes(ours), reader.notes(theirs)
     union, fresh = _union(reader, mine, yours)
     stray = {**reader.stray(ours), **reader.stray(theirs)}
     has_all_ours = union == _single(mine) and reader.stray(ours) == stray
@@ -291,16 +290,13 @@ def _is_ancestor(repo: git.Repo, a: str, b: str) -> bool:
 def _restored(reader: _Reader, had: Iterable[str], theirs: str | None, published: str) -> int:
     """Receipt lines that a past state of the remote held (``had``), that its current state
     (``theirs``) lacks, and that ``published`` (what we pushed) holds again."""
-    now = reader.notes(theirs, "the remote's notes") if theirs else {}
-    pushed = reader.notes(published, f"the local {git.NOTES_REF}")
+    now = reader.notes(theirs) if theirs else {}
+    pushed = reader.notes(published)
     lost: set[tuple[str, bytes]] = set()
     for commit in dict.fromkeys(had):
         if commit == theirs:
             continue
-        try:
-            before = reader.notes(commit, "an earlier state of the remote's notes")
-        except AispendError:
-            continue  # not notes then: nothing to count
+        before = reader.notes(commit)  # empty when it is no notes commit any more: nothing to count
         gone = [obj for obj, blobs in before.items() if blobs != now.get(obj)]
         reader.load(b for obj in gone for b in before[obj] + now.get(obj, ()) + pushed.get(obj, ()))
         for obj in gone:

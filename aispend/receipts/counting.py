@@ -74,10 +74,6 @@ class Ledger(Generic[T]):
     def counted(self) -> list[Entry[T]]:
         return [e for e in self.entries if e.fate == COUNTED]
 
-    @property
-    def apart(self) -> list[Entry[T]]:
-        return [e for e in self.entries if e.fate == APART]
-
 
 def count(entries: Iterable[Entry[T]], lookup: Callable[[str], dict[str, Any] | None] | None = None) -> Ledger[T]:
     """Apply the counting rule to ``entries`` (in their order: the first of duplicates stays,

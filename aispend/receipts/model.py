@@ -32,9 +32,10 @@ def canonical(obj: dict[str, Any]) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
-def digest(line: str) -> str:
-    """A receipt's identity: ``sha256:`` and the hex digest of its canonical line (signature included)."""
-    return "sha256:" + hashlib.sha256(line.encode("utf-8")).hexdigest()
+def digest(line: str | bytes) -> str:
+    """How ``carried_from`` names a receipt line: ``sha256:`` and the hex digest of its bytes
+    (signature included)."""
+    return "sha256:" + hashlib.sha256(line.encode("utf-8") if isinstance(line, str) else line).hexdigest()
 
 
 def usd(nusd: int) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 
 import unicodedata
 
+from aispend.git import LAST_TIME_S
 from aispend.receipts import keys, sshsig
 from aispend.receipts.model import TOKEN_FIELDS, canonical, iso_ms, nusd_of, parse_iso_ms, signed_bytes, signed_part, usd
 
@@ -28,8 +29,8 @@ DUPLICATE = "duplicate"  # another line of the range is the same receipt (same s
 
 #: Integers a receipt may hold: what every JSON reader (jq, JavaScript) reads exactly.
 MAX_INT = 2**53 - 1
-_TS = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$")
-_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+_TS = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z")  # fullmatch
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")  # fullmatch
 #: Characters no receipt string may hold: controls, format characters (bidi overrides,
 #: zero-width), surrogates, private use, unassigned, line and paragraph separators.
 _BAD_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
@@ -58,7 +59,7 @@ def _int(v: object) -> bool:
 
 def _timestamp(v: object) -> bool:
     """Exactly the form receipts are written in: ``2026-03-01T09:30:00.000Z``."""
-    if not isinstance(v, str) or not _TS.match(v):
+    if not isinstance(v, str) or not _TS.fullmatch(v):
         return False
     ms = parse_iso_ms(v)
     return ms is not None and iso_ms(ms) == v
@@ -130,7 +131,7 @@ def schema_problems(r: dict[str, Any]) -> list[str]:
     if w is not None and (set(w) != {"start", "end"} or not _timestamp(w.get("start")) or not _timestamp(w.get("end"))):
         out.append("window is not {start, end}")
     cf = r["carried_from"]
-    if not all(isinstance(d, str) and _DIGEST.match(d) for d in cf) or cf != sorted(set(cf)):
+    if not all(isinstance(d, str) and _DIGEST.fullmatch(d) for d in cf) or cf != sorted(set(cf)):
         out.append("carried_from holds something other than sorted, distinct receipt digests")
     for i, s in enumerate(r["sessions"]):
         where = f"sessions[{i}]"
@@ -142,7 +143,7 @@ def schema_problems(r: dict[str, Any]) -> list[str]:
             continue
         if not isinstance(s["tool"], str) or not isinstance(s["session"], str) or not _int(s["prompts"]):
             out.append(f"{where} has a field of the wrong type")
-        if s["prompt_digest"] is not None and not (isinstance(s["prompt_digest"], str) and _DIGEST.match(s["prompt_digest"])):
+        if s["prompt_digest"] is not None and not (isinstance(s["prompt_digest"], str) and _DIGEST.fullmatch(s["prompt_digest"])):
             out.append(f"{where}.prompt_digest is not a digest")
         if not _timestamp(s["first_ts"]) or not _timestamp(s["last_ts"]):
             out.append(f"{where} has a bad first_ts or last_ts")
@@ -216,7 +217,7 @@ def check_receipt(
         problems.append(f"receipt is for commit {r['commit'][:12]}, attached to {commit[:12]}: copied from another commit")
     if tree is not None and r["tree"] != tree:
         problems.append(f"receipt is for tree {r['tree'][:12]}, the commit has {tree[:12]}")
-    if committed_s is not None and 0 <= committed_s <= 253_402_300_799 and r["committed_at"] != iso_ms(committed_s * 1000):
+    if committed_s is not None and 0 <= committed_s <= LAST_TIME_S and r["committed_at"] != iso_ms(committed_s * 1000):
         problems.append(f"receipt says the commit was made at {r['committed_at']}, the commit says {iso_ms(committed_s * 1000)}")
     problems.extend(sum_problems(r))
     if "sig" not in r or "signer" not in r:

@@ -26,6 +26,19 @@ def server_clone(tmp_path: Path, remote: Path) -> Repo:
     return r
 
 
+def forge_rebase_merge(tmp_path: Path, remote: Path) -> str:
+    """The forge rebase-merges origin/feature after main moved on; main as it was before the merge."""
+    forge = server_clone(tmp_path, remote)
+    forge.commit("upstream moved", "2026-03-01T09:50:00Z", files={"up.txt": "u"})
+    base = forge.head()
+    forge.git("switch", "-q", "-c", "pr", "origin/feature")
+    forge.git("rebase", "-q", "main", env=at("2026-03-01T10:00:00Z"))
+    forge.git("switch", "-q", "main")
+    forge.git("merge", "-q", "--ff-only", "pr")
+    forge.git("push", "-q", "origin", "main")
+    return base
+
+
 def ci_key(tmp_path: Path) -> Path:
     if shutil.which("ssh-keygen") is None:
         pytest.skip("ssh-keygen is not installed")
@@ -83,14 +96,7 @@ def test_squash_merge_on_the_forge_carried_by_ci(alice: Person, tmp_path: Path, 
 def test_rebase_merge_matched_by_patch_id(alice: Person, tmp_path: Path, remote: Path) -> None:
     trust_team(alice, tmp_path)
     olds = pushed_feature(alice)
-    forge = server_clone(tmp_path, remote)
-    forge.commit("upstream moved", "2026-03-01T09:50:00Z", files={"up.txt": "u"})
-    base = forge.head()
-    forge.git("switch", "-q", "-c", "pr", "origin/feature")
-    forge.git("rebase", "-q", "main", env=at("2026-03-01T10:00:00Z"))
-    forge.git("switch", "-q", "main")
-    forge.git("merge", "-q", "--ff-only", "pr")
-    forge.git("push", "-q", "origin", "main")
+    base = forge_rebase_merge(tmp_path, remote)
     ci, key = ci_runner(tmp_path, remote)
     ci.repo.git("fetch", "-q", "origin")
     ci.repo.aispend("sync")
@@ -148,18 +154,15 @@ def test_the_documented_ci_job_carries_after_main_moved_on(alice: Person, tmp_pa
     trust_team(alice, tmp_path)
     base = alice.repo.head("main")
     olds = pushed_feature(alice)  # two receipted commits on feature
-    forge = server_clone(tmp_path, remote)
-    forge.commit("main moved on", "2026-03-01T09:50:00Z", files={"up.txt": "u"})  # base.sha is stale now
     if how == "squash":
+        forge = server_clone(tmp_path, remote)
+        forge.commit("upstream moved", "2026-03-01T09:50:00Z", files={"up.txt": "u"})  # base.sha is stale now
         forge.git("merge", "-q", "--squash", "origin/feature")
         forge.git("commit", "-q", "-m", "Feature (#1)", env=at("2026-03-01T10:00:00Z"))
+        forge.git("push", "-q", "origin", "main")
     else:
-        forge.git("switch", "-q", "-c", "pr", "origin/feature")
-        forge.git("rebase", "-q", "main", env=at("2026-03-01T10:00:00Z"))
-        forge.git("switch", "-q", "main")
-        forge.git("merge", "-q", "--ff-only", "pr")
-    forge.git("push", "-q", "origin", "main")
-    merged = forge.head("main")
+        forge_rebase_merge(tmp_path, remote)  # after main moved on: base.sha is stale now
+    merged = git(tmp_path / "forge", "rev-parse", "main").strip()
     ci, key = ci_runner(tmp_path, remote)
     runner = tmp_path / "runner"
     runner.mkdir()
@@ -186,14 +189,7 @@ def test_rebase_merge_of_a_change_made_twice_carries_both(alice: Person, tmp_pat
         olds.append(alice.repo.commit(f"step {i}", f"2026-03-01T09:{11 + 10 * i}:00Z", files={"f.txt": text}))
     alice.repo.git("push", "-q", "origin", "feature")
     alice.repo.aispend("sync")
-    forge = server_clone(tmp_path, remote)
-    forge.commit("upstream moved", "2026-03-01T09:50:00Z", files={"up.txt": "u"})
-    base = forge.head()
-    forge.git("switch", "-q", "-c", "pr", "origin/feature")
-    forge.git("rebase", "-q", "main", env=at("2026-03-01T10:00:00Z"))
-    forge.git("switch", "-q", "main")
-    forge.git("merge", "-q", "--ff-only", "pr")
-    forge.git("push", "-q", "origin", "main")
+    base = forge_rebase_merge(tmp_path, remote)
     ci, key = ci_runner(tmp_path, remote)
     ci.repo.git("fetch", "-q", "origin")
     ci.repo.aispend("sync")
