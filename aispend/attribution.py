@@ -56,6 +56,7 @@ class Claimed:
     reasoning_tokens: int
     cost_nusd: int | None  # None: unpriced
     pricing_id: str | None
+    branch: str | None = None  # the git branch the agent logged (set by split_by_branch only)
 
     @property
     def total_tokens(self) -> int:
@@ -110,7 +111,7 @@ def split_by_branch(
         cwd, branch = row[12], row[13]
         if nested.inside_nested(cwd):
             continue
-        (here if _branch_ok(branch, scope.branch) else elsewhere).append(Claimed(*row[:12]))
+        (here if _branch_ok(branch, scope.branch) else elsewhere).append(Claimed(*row[:12], branch=branch))
     return here, elsewhere
 
 

@@ -661,13 +661,14 @@ def _alerts(conn: Any, repo: git.Repo) -> list[dict[str, Any]]:
 
     try:
         from aispend.policy import config
-        from aispend.policy.alerts import session_alerts
+        from aispend.policy.alerts import mine, session_alerts
 
         row = conn.execute("SELECT value FROM meta WHERE key = ?", (ALERTS_KEY + str(repo.common_dir),)).fetchone()
         cached = json.loads(row[0]) if row else []
-        return [a for a in cached if isinstance(a, dict) and isinstance(a.get("message"), str)] + session_alerts(
+        alerts = [a for a in cached if isinstance(a, dict) and isinstance(a.get("message"), str)] + session_alerts(
             conn, repo, config.load(repo.worktree)
         )
+        return mine(alerts, git.config(repo, "user.email"))
     except Exception as e:  # noqa: BLE001 - a preview never stops a commit
         log(f"prepare-commit-msg: alerts skipped: {type(e).__name__}: {e}")
         return []

