@@ -1,18 +1,20 @@
 """Which indexed requests a commit claims (the rules are in docs/attribution.md).
 
-At a commit in worktree W, a request is claimed when it
+A commit made in worktree W at the moment M (when its hook ran, in milliseconds)
+claims a request when it
 
 * was made in W or below it (its cwd, else its session's), but not inside a
   nested repository, linked worktree or submodule under W;
-* is timestamped after the repository's install time (less any backfill) and
-  at or before the commit time plus :data:`SKEW_MS`;
-* records no git branch, or the branch being committed to (``HEAD``, a
-  detached checkout, matches any);
+* is timestamped after the repository's billing start and at or before M;
+* records no git branch (or ``HEAD``: a detached checkout), or the branch being
+  committed to, or a branch that one carries on (the branch it was created from,
+  or its name before a rename) and was logged before it was created or renamed;
 * has not been claimed by another commit on this machine.
 
 Claims are rows of the index keyed by the request: taken inside one write
 transaction, so two hooks at once (two worktrees) never claim the same request
-and running a hook twice claims nothing twice.
+and running a hook twice claims nothing twice. M is recorded when the hook runs,
+so a receipt does not depend on when it is built.
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ from pathlib import Path
 from aispend import clock
 from aispend.index.db import transaction
 
-#: Clock skew allowed between the agent's log and git's commit time.
-SKEW_MS = 120_000
+#: When only the commit's time is known (whole seconds), its moment is taken as the end of that second.
+SECOND_MS = 999
 
 
 @dataclass(frozen=True)
@@ -36,8 +38,11 @@ class Scope:
     repo: str  # the repository's common git dir: claims and installs are per repository
     worktree: Path
     branch: str | None  # None: detached HEAD
-    since_ms: int  # exclusive
-    until_ms: int  # inclusive: commit time + skew
+    since_ms: int  # exclusive: the billing start
+    until_ms: int  # inclusive: the moment of the commit
+    #: Branches whose usage counts here too, each up to a moment (ms, inclusive): the branch
+    #: this one was created from, until its creation; its name before a rename (git.branch_origins).
+    inherited: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -111,14 +116,17 @@ def split_by_branch(
         cwd, branch = row[12], row[13]
         if nested.inside_nested(cwd):
             continue
-        (here if _branch_ok(branch, scope.branch) else elsewhere).append(Claimed(*row[:12], branch=branch))
+        (here if branch_ok(branch, row[3], scope) else elsewhere).append(Claimed(*row[:12], branch=branch))
     return here, elsewhere
 
 
-def _branch_ok(logged: str | None, committing: str | None) -> bool:
+def branch_ok(logged: str | None, ts_ms: int, scope: Scope) -> bool:
+    """Whether a request logged on branch ``logged`` at ``ts_ms`` may go to a commit of ``scope``."""
     if not logged or logged == "HEAD":
         return True  # no branch recorded, or a detached checkout: cannot tell, so it counts
-    return logged == committing
+    if logged == scope.branch:
+        return True
+    return any(logged == name and ts_ms <= until for name, until in scope.inherited)
 
 
 class _NestedCheck:
@@ -179,3 +187,19 @@ def install_window(conn: sqlite3.Connection, repo: str) -> int | None:
     """The install floor of ``repo`` (usage at or before it is never billed), or None if not installed."""
     row = conn.execute("SELECT since_ms FROM installs WHERE repo = ?", (repo,)).fetchone()
     return None if row is None else int(row[0])
+
+
+def move_claims(conn: sqlite3.Connection, old: str, new: str) -> None:
+    """Give what ``old`` claimed to ``new``, which replaces it (a step of a rebase)."""
+    with transaction(conn):
+        conn.execute("UPDATE claims SET commit_sha = ? WHERE commit_sha = ?", (new, old))
+
+
+def release(conn: sqlite3.Connection, commits: list[str]) -> int:
+    """Give back what ``commits`` claimed (commits that were thrown away before they got a
+    receipt: a rebase aborted after an edit stop); the next commit claims it. How many requests."""
+    with transaction(conn):
+        n = 0
+        for sha in commits:
+            n += conn.execute("DELETE FROM claims WHERE commit_sha = ?", (sha,)).rowcount
+    return n

@@ -149,6 +149,104 @@ def config(repo: Repo | None, key: str) -> str | None:
     return ok(["config", "--get", key], repo.worktree if repo else None)
 
 
+# -- reflogs: where a branch came from ------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReflogEntry:
+    old: str
+    new: str
+    time_s: int
+    message: str
+
+
+def parse_reflog_line(line: str) -> ReflogEntry | None:
+    """One reflog line: ``OLD NEW Name <email> SECONDS TZ<tab>MESSAGE``; None when it is not one."""
+    head, _, message = line.rstrip("\n").partition("\t")
+    parts = head.split(" ")
+    if len(parts) < 4 or len(parts[0]) < 40 or len(parts[1]) < 40:
+        return None
+    try:
+        when = int(parts[-2])
+    except ValueError:
+        return None
+    return ReflogEntry(parts[0], parts[1], when, message)
+
+
+def _reflog(path: Path) -> list[ReflogEntry]:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    return [e for e in map(parse_reflog_line, text.splitlines()) if e is not None]
+
+
+_CREATED = "branch: Created from "
+_CHECKOUT = "checkout: moving from "
+
+
+def branch_origins(
+    common_dir: Path, git_dir: Path, branch: str, first_line: str | None = None, depth: int = 4
+) -> list[tuple[str, int]]:
+    """The branches ``branch`` carries on, each with the last second (as epoch milliseconds, the
+    end of that second) up to which work logged on it belongs to ``branch`` too: the name it had
+    before ``git branch -m``, until the rename; and the branch it was created from (the one HEAD
+    left for it in this worktree, ``git checkout -b`` / ``git switch -c``, else the one named by
+    ``git branch NEW FROM``), until its creation; and, ``depth`` levels deep, theirs.
+
+    Read from the reflogs (``first_line``: the branch's first reflog line as the hook saw it, for
+    a branch deleted or made anew since). Nothing when the reflogs are off or say nothing."""
+    out: list[tuple[str, int]] = []
+    seen = {branch}
+    todo: list[tuple[str, int | None, str | None]] = [(branch, None, first_line)]
+    head_log: list[ReflogEntry] | None = None
+    while todo and depth > 0:
+        name, bound, first = todo.pop(0)
+        entries = _reflog(common_dir / "logs" / "refs" / "heads" / name)
+        if first is not None:
+            made = parse_reflog_line(first)
+            if made is not None and (not entries or entries[0] != made):
+                entries = [made]  # the branch was deleted or made anew since the hook ran
+        if not entries:
+            continue
+        depth -= 1
+        created = entries[0]
+        first_name = name
+        for e in entries:
+            if e.message.startswith("Branch: renamed refs/heads/") and " to refs/heads/" in e.message:
+                old = e.message[len("Branch: renamed refs/heads/") :].split(" to refs/heads/", 1)[0]
+                first_name = old if first_name == name else first_name
+                until = _end_of(e.time_s, bound)
+                if old not in seen:
+                    seen.add(old)
+                    out.append((old, until))
+        if created.old.strip("0") or not created.message.startswith(_CREATED):
+            continue  # not a creation we can read (an initial commit, or reflogs expired)
+        source = created.message[len(_CREATED) :].strip()
+        if head_log is None:
+            head_log = _reflog(git_dir / "logs" / "HEAD")
+        origin = None
+        for e in head_log:
+            # HEAD left a branch for this one when (or just after) it was made: git checkout -b.
+            if e.time_s >= created.time_s and e.message.startswith(_CHECKOUT) and e.message.endswith(" to " + first_name):
+                if e.time_s <= created.time_s + 1:
+                    origin = e.message[len(_CHECKOUT) : -len(" to " + first_name)]
+                break
+        if origin is None and source != "HEAD" and not source.startswith(("refs/remotes/", "refs/tags/")):
+            origin = source.removeprefix("refs/heads/")
+        if origin and origin not in seen and " " not in origin:
+            seen.add(origin)
+            until = _end_of(created.time_s, bound)
+            out.append((origin, until))
+            todo.append((origin, until, None))
+    return out
+
+
+def _end_of(second: int, bound: int | None) -> int:
+    ms = second * 1000 + 999
+    return ms if bound is None else min(ms, bound)
+
+
 # -- notes -------------------------------------------------------------------
 
 

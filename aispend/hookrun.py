@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -65,19 +66,19 @@ def main(argv: list[str] | None = None) -> int:
         elif hook == "drain":
             git_dir = Path(args[1])
             if installed(git_dir):
-                drain(git_dir)
+                drain(git_dir, foreground=os.environ.get("AISPEND_HOOK_SYNC") == "1")
             else:
                 for entry in entries(git_dir / QUEUE):  # the shim queued them: nothing will claim them
                     entry.unlink(missing_ok=True)
         elif hook == "pre-push":
             pre_push(args[1] if len(args) > 1 else "")
-        elif hook in ("post-commit", "post-rewrite"):
+        elif hook in ("post-commit", "post-rewrite", "post-merge"):
             # Called directly (a hook framework, 'aispend hook'): queue and drain here.
             stdin = sys.stdin.read() if hook == "post-rewrite" else ""
             git_dir, body = gather(hook, args[1:], stdin)
             if installed(git_dir):
                 enqueue(git_dir, hook, body)
-                drain(git_dir)
+                drain(git_dir, foreground=True)
         else:
             log(f"unknown hook {hook!r}")
     except BaseException as e:  # noqa: BLE001 - a hook never fails a commit
@@ -129,14 +130,15 @@ def _open_index() -> Any:
     return db.connect(timeout=wait)
 
 
-def _ingest(conn: Any) -> None:
+def _ingest(conn: Any, budget: bool = True) -> bool:
+    """Read new log lines; with ``budget``, for at most the hooks' time budget (newest file
+    first). Whether everything was read."""
     from aispend import sources
     from aispend.index.ingest import ingest
     from aispend.pricing import table
 
-    stats = ingest(conn, sources.all_sources(), table.load(), deadline=time.monotonic() + _budget())
-    if stats.deferred:
-        log(f"time budget spent: {counted(stats.deferred, 'log file')} left for the next commit")
+    stats = ingest(conn, sources.all_sources(), table.load(), deadline=time.monotonic() + _budget() if budget else None)
+    return not stats.deferred
 
 
 # -- what kind of commit is this -------------------------------------------
@@ -203,39 +205,43 @@ def head_branch(repo: git.Repo) -> str | None:
 # -- receipts ----------------------------------------------------------------
 
 
-def scope_for(conn: Any, repo: git.Repo, until_ms: int, branch: str | None, skew: bool = True) -> Any:
-    """Where and when a commit in ``repo`` on ``branch`` at ``until_ms`` may claim usage; an empty
-    window (nothing to claim, so no receipt of its own) when ``repo`` has no install record."""
-    from aispend.attribution import SKEW_MS, Scope, install_window
+def scope_for(
+    conn: Any, repo: git.Repo, until_ms: int, branch: str | None, created: str | None = None
+) -> Any:
+    """Where and when a commit in ``repo`` on ``branch`` at the moment ``until_ms`` may claim
+    usage (``created``: the branch's first reflog line as the hook saw it); an empty window
+    (nothing to claim, so no receipt of its own) when ``repo`` has no install record."""
+    from aispend.attribution import Scope, install_window
 
     key = str(repo.common_dir)
-    until = until_ms + (SKEW_MS if skew else 0)
     since = install_window(conn, key)
     if since is None:
         # Hooks without an install record (a hooks folder shared with other repositories, hooks
         # copied, data dir wiped) bill nothing: only 'aispend install' starts billing a repository.
         _not_installed(key)
-        since = until
-    return Scope(repo=key, worktree=repo.worktree, branch=branch, since_ms=since, until_ms=until)
+        since = until_ms
+    inherited: tuple[tuple[str, int], ...] = ()
+    if branch:
+        inherited = tuple(git.branch_origins(repo.common_dir, repo.git_dir, branch, created or None))
+    return Scope(repo=key, worktree=repo.worktree, branch=branch, since_ms=since, until_ms=until_ms, inherited=inherited)
 
 
-def write_receipt(conn: Any, repo: git.Repo, commit: git.Commit, claimed: list[Any], carried: list[tuple[str, dict[str, Any]]] | None = None) -> str | None:
-    """Build, sign and attach the receipt of ``commit``, signed by its committer; its line, or None."""
+def scope_now(conn: Any, repo: git.Repo) -> Any:
+    """What a commit in ``repo`` made now, on the branch checked out, would claim (previews, status)."""
+    return scope_for(conn, repo, clock.now_ms(), head_branch(repo))
+
+
+def receipt_for_commit(conn: Any, repo: git.Repo, commit: git.Commit, scope: Any) -> str | None:
+    """A new commit: claim what its worktree spent up to its moment (``scope``), and receipt it,
+    signed by its committer; the receipt's line, or None when there was nothing to bill."""
+    from aispend import attribution
     from aispend.notes.carry import write_receipt as write
 
-    written = write(conn, repo, commit, claimed, carried or [], signer_email=commit.committer_email)
+    claimed = attribution.claim(conn, scope, commit.sha)
+    written = write(conn, repo, commit, claimed, [], signer_email=commit.committer_email, until_ms=scope.until_ms)
     if written and written.created_key:
         log(f"created signing key {written.key_path}")
     return written.line if written else None
-
-
-def receipt_for_commit(conn: Any, repo: git.Repo, commit: git.Commit, branch: str | None) -> str | None:
-    """A new commit: claim what its worktree spent up to its time, and receipt it."""
-    from aispend import attribution
-
-    scope = scope_for(conn, repo, commit.committed_s * 1000, branch)
-    claimed = attribution.claim(conn, scope, commit.sha)
-    return write_receipt(conn, repo, commit, claimed)
 
 
 # -- the queue ----------------------------------------------------------------
@@ -263,16 +269,25 @@ def gather(hook: str, args: list[str], stdin: str = "") -> tuple[Path, str]:
     gd = repo.git_dir
     head = git.ok(["rev-parse", "-q", "--verify", "HEAD"], repo.worktree) or ""
     reflog = [x for x in _read(gd / "logs" / "HEAD").splitlines() if x]
+    headref = _read(gd / "HEAD").strip()
+    branch = branch_of(headref)
+    created = ""
+    if branch and headref.startswith("ref: refs/heads/"):
+        created = (_read(repo.common_dir / "logs" / "refs" / "heads" / branch).splitlines() or [""])[0]
+    rebase_head = _read(gd / "rebase-merge" / "head-name").strip() or _read(gd / "rebase-apply" / "head-name").strip()
     facts = {
         "hook": hook,
         "worktree": str(repo.worktree),
         "head": head,
-        "headref": _read(gd / "HEAD").strip(),
+        "headref": headref,
         "reflog": reflog[-1] if reflog else "",
         "rebasing": "1" if (gd / "rebase-merge").is_dir() or (gd / "rebase-apply").is_dir() else "",
         "edit_stop": "1" if (gd / "rebase-merge" / "amend").is_file() else "",
         "cherry_pick_head": _read(gd / "CHERRY_PICK_HEAD").strip() or _read(gd / QUEUE / ".cherry-pick-head").strip(),
         "todo": (_read(gd / "sequencer" / "todo").splitlines() or [""])[0],
+        "created": created,
+        "rebase_head": rebase_head,
+        "moment": str(clock.now_ms()),
         "args": " ".join(args),
     }
     body = "".join(f"{k}={v}\n" for k, v in facts.items()) + "--\n" + stdin
@@ -312,11 +327,14 @@ def entries(q: Path) -> list[Path]:
         return []
 
 
-def drain(git_dir: Path) -> None:
+def drain(git_dir: Path, foreground: bool = False) -> None:
     """Handle every queued entry of a worktree, in order; return when the queue is empty.
 
     One drain at a time per worktree (a lock); another one that finds the lock taken
-    leaves, since the holder looks again for entries before it goes.
+    leaves, since the holder looks again for entries before it goes. An entry is handled
+    only once every log line is read (its receipt must not depend on how far reading got);
+    a drain in the ``foreground`` (the commit waits for it) that runs out of its time
+    budget hands the rest to a drain in the background instead.
     """
     q = git_dir / QUEUE
     if not q.is_dir():
@@ -325,7 +343,7 @@ def drain(git_dir: Path) -> None:
     try:
         import fcntl
     except ImportError:  # no flock (Windows): best effort, one pass
-        _drain_locked(q, handled)
+        _drain_locked(q, handled, foreground)
         _remember(q, handled)
         return
     while True:
@@ -337,15 +355,33 @@ def drain(git_dir: Path) -> None:
             (q / ".pid").write_text(str(os.getpid()), encoding="utf-8")
             (q / ".stalled").unlink(missing_ok=True)
             try:
-                done = _drain_locked(q, handled)
-                if not done:
+                outcome = _drain_locked(q, handled, foreground)
+                if outcome == STALLED:
                     (q / ".stalled").write_text(str(time.time()), encoding="utf-8")
             finally:
                 (q / ".pid").unlink(missing_ok=True)
-        if not done or not entries(q):
+        if outcome == HANDED_OFF:
+            _background_drain(git_dir)
+            return
+        if outcome == STALLED or not entries(q):
             # Outside the lock: the next commit's own drain need not wait for this.
             _remember(q, handled)
             return
+
+
+#: What a drain's pass came to: every entry handled; entries left for the next drain (index busy,
+#: key unusable); entries handed to a drain in the background (a foreground one out of time).
+DONE, STALLED, HANDED_OFF = "done", "stalled", "handed off"
+
+
+def _background_drain(git_dir: Path) -> None:
+    import subprocess
+
+    subprocess.Popen(
+        [sys.executable, "-m", "aispend.hookrun", "drain", str(git_dir)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True, env={k: v for k, v in os.environ.items() if k != "AISPEND_HOOK_SYNC"},
+    )
 
 
 #: Present while a drain computes the alerts for the next commit's message (tests wait for it).
@@ -393,50 +429,54 @@ def remembering(git_dir: Path) -> bool:
     return False
 
 
-def _drain_locked(q: Path, worktrees: set[str]) -> bool:
-    """Handle the entries; False when the index stayed busy or the key is unusable (they wait
-    for the next drain)."""
+def _drain_locked(q: Path, worktrees: set[str], foreground: bool = False) -> str:
+    """Handle the entries: DONE, STALLED (the index stayed busy or unusable, or the key is
+    unusable: they wait for the next drain) or HANDED_OFF (see :func:`drain`)."""
     from aispend.index.db import is_busy, storage_problem
     from aispend.receipts.keys import KeyFileError
 
     if not entries(q):
-        return True
+        return DONE
     try:
         conn = _open_index()
     except Exception as e:  # noqa: BLE001
         log(f"queue {q}: index unavailable ({e}); entries wait for the next commit")
-        return False
+        return STALLED
     try:
         while todo := entries(q):
             try:
-                _ingest(conn)
+                # Every log line up to the entries' moments must be read before they claim.
+                if not _ingest(conn, budget=foreground):
+                    log("time budget spent: receipts left to a drain in the background")
+                    return HANDED_OFF
             except Exception as e:  # noqa: BLE001 - claim from what is indexed
-                if is_busy(e):
+                if is_busy(e) or storage_problem(e):
                     log(f"queue: index unavailable ({e}); entries wait for the next commit")
-                    return False
+                    return STALLED
                 log(f"ingest skipped: {type(e).__name__}: {e}")
             for path in todo:
                 facts, body = parse_entry(_read(path))
                 if facts.get("worktree"):
                     worktrees.add(facts["worktree"])
+                facts["moment"] = str(entry_moment(facts, path))
                 try:
                     handle(conn, facts, body)
                 except Exception as e:  # noqa: BLE001
                     if is_busy(e):
                         log(f"queue {path.name}: index unavailable ({e}); it waits for the next commit")
-                        return False
+                        return STALLED
                     if isinstance(e, (KeyFileError, git.RefLocked)) or storage_problem(e):
                         # Nothing can be signed or written until that is fixed (a key, a lock,
                         # a full disk): keep the entries for the next drain.
                         log(f"queue {path.name}: {e}; it waits for the next commit")
-                        return False
+                        return STALLED
                     import traceback
 
                     log(f"queue {path.name}: {type(e).__name__}: {e}", detail=traceback.format_exc())
                 path.unlink(missing_ok=True)
     finally:
         conn.close()
-    return True
+    return DONE
 
 
 def wait_idle(git_dir: Path, timeout: float = 10.0) -> bool:
@@ -485,28 +525,76 @@ def _drain_alive(q: Path) -> bool:
 # -- handling one entry -----------------------------------------------------------
 
 
+def entry_moment(facts: dict[str, str], path: Path | None) -> int:
+    """The moment (epoch ms) of the commit an entry is for: recorded by ``gather``; else the clock
+    as pinned by ``AISPEND_NOW`` when the hook ran; else the entry file's modification time (the
+    shim writes it as the hook runs), taken as the end of its second on a file system that keeps
+    whole seconds only; else (no file) now."""
+    if facts.get("moment", "").isdigit():
+        return int(facts["moment"])
+    if facts.get("now"):
+        from aispend.receipts.model import parse_iso_ms
+
+        pinned = parse_iso_ms(facts["now"]) if "T" in facts["now"] else None
+        if pinned is not None:
+            return pinned
+    if path is not None:
+        try:
+            ns = path.stat().st_mtime_ns
+        except OSError:
+            return clock.now_ms()
+        from aispend.attribution import SECOND_MS
+
+        return ns // 1_000_000 + (SECOND_MS if ns % 1_000_000_000 == 0 else 0)
+    return clock.now_ms()
+
+
 def handle(conn: Any, facts: dict[str, str], body: str) -> None:
+    """Build the receipts one queue entry asks for (``facts["moment"]``: when its hook ran)."""
     hook = facts.get("hook")
     repo = git.find_repo(facts["worktree"])
     branch = branch_of(facts.get("headref", ""))
+    moment = int(facts["moment"]) if facts.get("moment", "").isdigit() else entry_moment(facts, None)
     if hook == "post-commit":
-        _commit_entry(conn, repo, facts, branch)
+        _commit_entry(conn, repo, facts, branch, moment)
+    elif hook == "post-merge":
+        _merge_entry(conn, repo, facts, branch, moment)
     elif hook == "post-rewrite":
         kind = facts.get("args", "").split(" ")[0]
-        _rewrite_entry(conn, repo, kind, body, facts.get("rebasing") == "1", branch)
+        _rewrite_entry(conn, repo, kind, body, facts, branch, moment)
 
 
-def _commit_entry(conn: Any, repo: git.Repo, facts: dict[str, str], branch: str | None) -> None:
+def _commit_entry(conn: Any, repo: git.Repo, facts: dict[str, str], branch: str | None, moment: int) -> None:
     kind = commit_kind(facts)
     if kind in ("amend", "rebase", "revert", "other"):
         return  # amend and rebase: post-rewrite carries; revert: no usage of its own
+    edited = _edited(repo)
+    if edited and facts.get("rebasing") != "1":
+        _release_edited(conn, repo, edited)
     commit = git.read_commit(repo, facts["head"])
     if kind == "cherry-pick":
         source = cherry_pick_source(repo, commit, facts)
         if source:
-            carry(conn, repo, commit, [source], claim=False)
+            carry(conn, repo, commit, [source], None)
         return
-    receipt_for_commit(conn, repo, commit, branch)
+    receipt_for_commit(conn, repo, commit, scope_for(conn, repo, moment, branch, facts.get("created")))
+
+
+def _merge_entry(conn: Any, repo: git.Repo, facts: dict[str, str], branch: str | None, moment: int) -> None:
+    """post-merge: a merge commit ``git merge`` or ``git pull`` made (git runs no post-commit for
+    it) claims like any commit; a fast-forward or a squash merge (``args`` 1) made no commit."""
+    if facts.get("args", "").strip() == "1":
+        return
+    action = _reflog_action(facts) or ""
+    if not action.startswith(("merge", "pull")):
+        return  # the reflog is off, or its last entry is not this merge: cannot tell what made HEAD
+    line = facts.get("reflog", "")
+    if "Fast-forward" in line.partition("\t")[2]:
+        return
+    commit = git.read_commit(repo, facts["head"])
+    if len(commit.parents) < 2:
+        return
+    receipt_for_commit(conn, repo, commit, scope_for(conn, repo, moment, branch, facts.get("created")))
 
 
 def cherry_pick_source(repo: git.Repo, commit: git.Commit, facts: dict[str, str]) -> str | None:
@@ -524,25 +612,28 @@ def cherry_pick_source(repo: git.Repo, commit: git.Commit, facts: dict[str, str]
     return None
 
 
-def carry(conn: Any, repo: git.Repo, commit: git.Commit, olds: list[str], claim: bool, branch: str | None = None) -> None:
+def carry(conn: Any, repo: git.Repo, commit: git.Commit, olds: list[str], scope: Any) -> None:
     """Receipt ``commit`` with the receipts of the commits it replaces that may be carried
-    (trusted here, or this machine's own), and with ``claim`` (an amend) the new usage on
-    ``branch`` too."""
+    (trusted here, or this machine's own), with what was already claimed for it (usage
+    folded in at a rebase's edit stop), and, given a ``scope`` (an amend), the new usage too."""
     from aispend import attribution
     from aispend.notes.carry import carriable, signing_key
     from aispend.notes.carry import write_receipt as write
 
-    claimed = []
-    if claim:
-        scope = scope_for(conn, repo, commit.committed_s * 1000, branch)
+    if scope is not None:
         claimed = attribution.claim(conn, scope, commit.sha)
+    else:
+        claimed = attribution.claimed_by(conn, commit.sha)
     if not claimed and not git.read_notes(repo, olds):
         return  # nothing to carry, nothing new: no key needed
     key, created = signing_key(commit.committer_email)
     if created:
         log(f"created signing key {key.path}")
     carried = carriable(repo, olds, _trust(repo), key.public_line, log)
-    write(conn, repo, commit, claimed, carried, signer_email=commit.committer_email, key=key)
+    write(
+        conn, repo, commit, claimed, carried, signer_email=commit.committer_email, key=key,
+        until_ms=None if scope is None else scope.until_ms,
+    )
 
 
 def _trust(repo: git.Repo) -> Any:
@@ -569,6 +660,68 @@ def _rewrite_entry(conn: Any, repo: git.Repo, kind: str, stdin: str, rebasing: b
     for new, olds in news.items():
         commit = git.read_commit(repo, new)
         carry(conn, repo, commit, olds, claim=(kind == "amend"), branch=branch)
+
+
+def _rewrite_entry(
+    conn: Any, repo: git.Repo, kind: str, stdin: str, facts: dict[str, str], branch: str | None, moment: int
+) -> None:
+    """``amend`` or ``rebase``: stdin holds ``OLD NEW [EXTRA]`` lines.
+
+    Inside a rebase, an ``amend`` is one of its steps: the ``rebase`` call at its end carries the
+    net effect. The usage of an ``edit`` stop amended in there is claimed at once for the amended
+    commit (it is this moment's), and a later step that rewrites that commit again takes its
+    claims along, so the commit the rebase ends with holds them."""
+    from aispend import attribution
+
+    pairs = [(p[0], p[1]) for p in (line.split() for line in stdin.splitlines()) if len(p) >= 2 and p[0] != p[1]]
+    edited = _edited(repo)
+    if kind == "amend" and facts.get("rebasing") == "1":
+        for old, new in pairs:
+            if old in edited:  # usage claimed at an edit stop follows its commit (a later fixup)
+                attribution.move_claims(conn, old, new)
+                edited = (edited - {old}) | {new}
+            if _reflog_action(facts) == "commit (amend)":  # the user's own amend at an edit stop (not a squash)
+                rebased = branch_of("ref: " + facts["rebase_head"]) if facts.get("rebase_head") else branch
+                if attribution.claim(conn, scope_for(conn, repo, moment, rebased, None), new):
+                    edited.add(new)
+        _set_edited(repo, edited)
+        return
+    news: dict[str, list[str]] = {}
+    for old, new in pairs:
+        news.setdefault(new, []).append(old)
+    for new, olds in news.items():
+        commit = git.read_commit(repo, new)
+        scope = scope_for(conn, repo, moment, branch, facts.get("created")) if kind == "amend" else None
+        carry(conn, repo, commit, olds, scope)
+    if kind == "rebase" and edited:
+        _release_edited(conn, repo, edited - set(news))
+
+
+#: In the queue folder: commits holding usage claimed at a rebase's edit stop, until it ends.
+EDITED = ".edited"
+
+
+def _edited(repo: git.Repo) -> set[str]:
+    return {x for x in _read(repo.git_dir / QUEUE / EDITED).split() if len(x) >= 40}
+
+
+def _set_edited(repo: git.Repo, shas: set[str]) -> None:
+    path = repo.git_dir / QUEUE / EDITED
+    if shas:
+        path.write_text("".join(x + "\n" for x in sorted(shas)), encoding="utf-8")
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _release_edited(conn: Any, repo: git.Repo, shas: set[str]) -> None:
+    """The rebase is over and ``shas`` were not in what it made (it was aborted): what they
+    claimed at its edit stops goes back to the next commit."""
+    from aispend import attribution
+
+    n = attribution.release(conn, sorted(shas))
+    if n:
+        log(f"{counted(n, 'request')} claimed at an edit stop of a rebase that was given up: left for the next commit")
+    _set_edited(repo, set())
 
 
 def pre_push(remote: str) -> None:
@@ -616,7 +769,7 @@ def prepare_commit_msg(args: list[str]) -> None:
     conn = _open_index()
     try:
         try:
-            _ingest(conn)
+            _ingest(conn)  # a preview: what the time budget allows
         except Exception as e:  # noqa: BLE001
             log(f"prepare-commit-msg: ingest skipped: {type(e).__name__}: {e}")
         row = conn.execute("SELECT trailer FROM installs WHERE repo = ?", (str(repo.common_dir),)).fetchone()
@@ -626,27 +779,68 @@ def prepare_commit_msg(args: list[str]) -> None:
             return  # no editor: comment lines would stay in the message
         from aispend import attribution
 
-        scope = scope_for(conn, repo, clock.now_ms(), head_branch(repo))
-        preview = attribution.candidates(conn, scope)
+        preview = attribution.candidates(conn, scope_now(conn, repo))
         alerts = _alerts(conn, repo) if not trailer else []
     finally:
         conn.close()
-    if not preview and not alerts:
+    # 'git commit --amend' (and -c/-C HEAD, which git tells apart from it in no way a hook sees):
+    # the amended commit carries the receipts of the one it replaces, and the new usage.
+    carried = _carried_preview(repo) if args[1:3] == ["commit", "HEAD"] else None
+    if not preview and not carried and not alerts:
         return
-    if not preview:
-        _insert_comment(repo, msg_file, [f"aispend alert: {_clean(a['message'], 240)}" for a in alerts])
+    alert_lines = [f"aispend alert: {_clean(a['message'], 240)}" for a in alerts]
+    if not preview and not carried:
+        _insert_comment(repo, msg_file, alert_lines)
         return
-    summary = _summary(preview)
+    summary = _summary(preview, carried)
     if trailer:
         git.run(
             ["interpret-trailers", "--in-place", "--if-exists", "replace", "--trailer", f"{TRAILER}: {summary}", str(msg_file)],
             repo.worktree,
         )
         return
-    _insert_comment(
-        repo, msg_file,
-        [f"aispend: this commit will carry {summary}"] + _detail(preview) + [f"aispend alert: {_clean(a['message'], 240)}" for a in alerts],
-    )
+    head = f"aispend: this commit will carry {summary}"
+    if carried:
+        new = sum(c.cost_nusd or 0 for c in preview)
+        head += f": ${new / 1e9:,.4f} new" + (f", ${carried.cost_nusd / 1e9:,.4f} carried from the commit it amends")
+    _insert_comment(repo, msg_file, [head] + (_detail(preview) if preview else []) + alert_lines)
+
+
+@dataclass
+class _Carried:
+    """What an amended commit will carry from the one it replaces (for the preview)."""
+
+    cost_nusd: int = 0
+    sessions: set[tuple[str, str]] = field(default_factory=set)
+    tokens: int = 0
+    unpriced: int = 0
+
+
+def _carried_preview(repo: git.Repo) -> _Carried | None:
+    """The receipts of HEAD that an amend will carry (trusted here, or this machine's own: the
+    rule :func:`carry` applies); None when there are none or they cannot be read."""
+    try:
+        head = git.ok(["rev-parse", "-q", "--verify", "HEAD"], repo.worktree)
+        if not head or not git.read_notes(repo, [head]):
+            return None
+        from aispend.notes.carry import carriable
+        from aispend.receipts import keys, model, signing
+
+        try:
+            mine = keys.load_key(signing.key_path()).public_line
+        except (keys.KeyFileError, OSError):
+            mine = ""
+        out = _Carried()
+        for _, r in carriable(repo, [head], _trust(repo), mine):
+            totals = r.get("totals", {})
+            out.cost_nusd += model.nusd_of(totals.get("cost_usd")) or 0
+            out.tokens += int(totals.get("total_tokens", 0))
+            out.unpriced += int(totals.get("unpriced_tokens", 0))
+            out.sessions |= {(x.get("tool", ""), x.get("session", "")) for x in r.get("sessions", [])}
+        return out if out.sessions or out.cost_nusd else None
+    except Exception as e:  # noqa: BLE001 - a preview never stops a commit
+        log(f"prepare-commit-msg: amend preview skipped: {type(e).__name__}: {e}")
+        return None
 
 
 #: Key prefix, in the index's meta table, of the receipt alerts the last drain computed per repository.
@@ -693,11 +887,13 @@ def remember_alerts(conn: Any, repo: git.Repo) -> None:
         )
 
 
-def _summary(claimed: list[Any]) -> str:
-    cost = sum(c.cost_nusd or 0 for c in claimed)
-    sessions = {(c.tool, c.session_id) for c in claimed}
-    tokens = sum(c.total_tokens for c in claimed)
-    unpriced = sum(c.total_tokens for c in claimed if c.cost_nusd is None)
+def _summary(claimed: list[Any], carried: _Carried | None = None) -> str:
+    """``$cost (N sessions, T tokens)`` of the new usage and what is carried with it."""
+    carried = carried or _Carried()
+    cost = sum(c.cost_nusd or 0 for c in claimed) + carried.cost_nusd
+    sessions = {(c.tool, c.session_id) for c in claimed} | carried.sessions
+    tokens = sum(c.total_tokens for c in claimed) + carried.tokens
+    unpriced = sum(c.total_tokens for c in claimed if c.cost_nusd is None) + carried.unpriced
     text = f"${cost / 1e9:,.4f} ({counted(len(sessions), 'session')}, {_compact(tokens)} tokens"
     if unpriced:
         text += f", {_compact(unpriced)} unpriced"

@@ -59,9 +59,11 @@ if [ "$HOOK" = pre-push ]; then
   [ "$status" = 0 ] && run "$HOOK" "$@" </dev/null
   exit $status
 fi
-# post-commit, post-rewrite: write down the facts of the moment in a queue in the git dir
-# (file reads and one git process), then build the receipt in the background: the commit
-# does not wait for it. The queue keeps the order, however fast commits follow each other.
+# post-commit, post-rewrite, post-merge: write down the facts of the moment in a queue in the
+# git dir (file reads and one git process), then build the receipt in the background: the
+# commit does not wait for it. The queue keeps the order, however fast commits follow each
+# other, and the entry's modification time is the moment of the commit: a receipt claims the
+# usage logged up to it, however late it is built.
 out=$(git rev-parse --absolute-git-dir HEAD 2>/dev/null) || exit $status
 gd=${out%%"$nl"*}
 head=${out#*"$nl"}
@@ -73,8 +75,18 @@ case $n in ""|*[!0-9]*) n=0 ;; esac
 n=$((n + 1))
 echo "$n" > "$q/.seq"
 entry="$q/$(printf '%012d' "$n").$HOOK"
-headref=; cherry=; todo=
+headref=; cherry=; todo=; common=; created=; rebase_head=
 { read -r headref < "$gd/HEAD"; } 2>/dev/null
+# The branch's first reflog line says when and from what it was created: usage logged on
+# that branch before then may be claimed here (kept now: the branch may be gone by the time
+# the entry is handled).
+case $headref in
+  "ref: refs/heads/"*)
+    { read -r common < "$gd/commondir"; } 2>/dev/null
+    case $common in "") common=$gd ;; /*) ;; *) common="$gd/$common" ;; esac
+    { read -r created < "$common/logs/${headref#ref: }"; } 2>/dev/null ;;
+esac
+{ read -r rebase_head < "$gd/rebase-merge/head-name"; } 2>/dev/null || { read -r rebase_head < "$gd/rebase-apply/head-name"; } 2>/dev/null
 { read -r cherry < "$gd/CHERRY_PICK_HEAD"; } 2>/dev/null
 if [ "$HOOK" = post-commit ] && [ -f "$q/.cherry-pick-head" ]; then
   [ -n "$cherry" ] || { read -r cherry < "$q/.cherry-pick-head"; } 2>/dev/null
@@ -91,6 +103,9 @@ fi
   if [ -f "$gd/rebase-merge/amend" ]; then echo "edit_stop=1"; fi
   echo "cherry_pick_head=$cherry"
   echo "todo=$todo"
+  echo "created=$created"
+  echo "rebase_head=$rebase_head"
+  if [ -n "$AISPEND_NOW" ]; then echo "now=$AISPEND_NOW"; fi
   echo "args=$*"
   echo "--"
   if [ "$HOOK" = post-rewrite ]; then printf '%s\n' "$rewritten"; fi

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from aispend import __version__, clock, git
-from aispend.attribution import SKEW_MS, Claimed
+from aispend.attribution import SECOND_MS, Claimed
 from aispend.index.db import transaction
 from aispend.notes import store
 
@@ -78,10 +78,12 @@ def write_receipt(
     signer_email: str,
     key_path: Path | None = None,
     key: Any = None,
+    until_ms: int | None = None,
 ) -> Written | None:
     """Build, sign and attach the receipt of ``commit`` (its claimed usage plus what it carries);
     None when there is nothing to bill. ``key`` (a loaded SigningKey) or ``key_path``: sign
-    with that key instead of this machine's."""
+    with that key instead of this machine's. ``until_ms``: the moment of the commit (its
+    sessions' prompts are counted up to it); else the end of its committer second."""
     if not claimed and not carried:
         return None
     from aispend.receipts import model, signing
@@ -96,7 +98,7 @@ def write_receipt(
         author=commit.author_email,
         committed_s=commit.committed_s,
         claimed=claimed,
-        prompts=_prompts(conn, claimed, commit.committed_s * 1000 + SKEW_MS),
+        prompts=_prompts(conn, claimed, until_ms if until_ms is not None else commit.committed_s * 1000 + SECOND_MS),
         carried=[r for _, r in carried],
         carried_digests=[d for d, _ in carried],
         pricing=",".join(pricing_ids),

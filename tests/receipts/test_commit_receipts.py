@@ -98,11 +98,11 @@ def test_later_usage_and_other_dirs_and_nested_repos_are_not_claimed(repo: Repo,
     spend.claude(elsewhere, "2026-03-01T09:10:00Z", "elsewhere")
     spend.claude(nested / "src", "2026-03-01T09:11:00Z", "nested")
     spend.claude(sibling, "2026-03-01T09:12:00Z", "sibling")
-    spend.claude(repo.path, "2026-03-01T09:33:00Z", "late")  # beyond the 2 minutes of skew
-    spend.claude(repo.path, "2026-03-01T09:31:30Z", "skew")  # within them
+    spend.claude(repo.path, "2026-03-01T09:30:00.001Z", "late")  # a millisecond after the commit's moment
+    spend.claude(repo.path, "2026-03-01T09:30:00.000Z", "at-once")  # at it
     repo.commit("c", "2026-03-01T09:30:00Z", files={"x.txt": "x"})
     [rec] = repo.receipts()
-    assert [s["session"] for s in rec["sessions"]] == ["mine", "skew"]
+    assert [s["session"] for s in rec["sessions"]] == ["at-once", "mine"]
 
 
 def test_usage_on_another_branch_waits_for_a_commit_there(repo: Repo, spend: Spend) -> None:
@@ -143,7 +143,7 @@ def test_two_worktrees_split_usage_and_never_share_a_request(repo: Repo, spend: 
     # Codex: input 2000 of which 500 cached, output 300 of which 100 reasoning.
     assert (codex["input_tokens"], codex["cache_read_tokens"], codex["output_tokens"], codex["reasoning_tokens"]) == (1500, 500, 300, 100)
     assert feat["totals"]["total_tokens"] == 1500 + 2300
-    conn = sqlite3.connect(Path(os.environ["AISPEND_HOME"]) / "index.sqlite3")
+    conn = sqlite3.connect(Path(os.environ["AISPEND_HOME"]) / "state.sqlite3")
     claims = conn.execute("SELECT request_key, commit_sha FROM claims").fetchall()
     assert len(claims) == len({k for k, _ in claims}) == 3
 

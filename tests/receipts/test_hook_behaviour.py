@@ -60,14 +60,23 @@ def test_no_editor_no_trailer_leaves_the_message_alone(tmp_path: Path, spend: Sp
     assert r.git("log", "-1", "--format=%B").strip() == "just this"
 
 
-def test_spent_time_budget_claims_from_what_is_indexed(tmp_path: Path, spend: Spend) -> None:
+@pytest.mark.parametrize("foreground", [False, True])
+def test_a_receipt_waits_for_every_log_line_whatever_the_time_budget(tmp_path: Path, spend: Spend, foreground: bool) -> None:
+    """The time budget bounds the wait of a commit, never what its receipt holds: a drain in the
+    background reads every log line before it claims; one in the foreground (AISPEND_HOOK_SYNC)
+    that runs out of time hands the entry to one in the background."""
     r = Repo.init(tmp_path / "repo")
     r.install()
-    spend.claude(r.path, "2026-03-01T09:10:00Z", "s1")
-    r.commit("no time to read", "2026-03-01T09:30:00Z", env={"AISPEND_HOOK_BUDGET": "-1"})
-    assert r.receipts() == []  # nothing was indexed in time
-    r.commit("next", "2026-03-01T09:40:00Z")
-    assert [s["session"] for s in r.receipts()[0]["sessions"]] == ["s1"]
+    for i in range(5):
+        spend.claude(r.path, f"2026-03-01T09:1{i}:00Z", f"s{i}")
+    env = {"AISPEND_HOOK_BUDGET": "-1", **({"AISPEND_HOOK_SYNC": "1"} if foreground else {})}
+    r.commit("no time to read", "2026-03-01T09:30:00Z", env=env)
+    assert [s["session"] for s in r.receipts()[0]["sessions"]] == ["s0", "s1", "s2", "s3", "s4"]
+    spend.claude(r.path, "2026-03-01T09:35:00Z", "s5")
+    r.commit("next", "2026-03-01T09:40:00Z", env=env)
+    assert [s["session"] for s in r.receipts()[0]["sessions"]] == ["s5"]
+    if foreground:
+        assert "receipts left to a drain in the background" in (Path(os.environ["AISPEND_HOME"]) / "hooks.log").read_text()
 
 
 def test_busy_index_leaves_the_commit_queued_and_the_next_commit_catches_up(tmp_path: Path, spend: Spend) -> None:
@@ -143,7 +152,7 @@ def test_concurrent_claims_never_take_the_same_request(tmp_path: Path, spend: Sp
     ]
     counts = [int(p.communicate()[0]) for p in procs]
     assert sum(counts) == 300
-    conn = sqlite3.connect(Path(os.environ["AISPEND_HOME"]) / "index.sqlite3")
+    conn = sqlite3.connect(Path(os.environ["AISPEND_HOME"]) / "state.sqlite3")
     rows = conn.execute("SELECT request_key, commit_sha FROM claims").fetchall()
     assert len(rows) == len({k for k, _ in rows}) == 300
 
@@ -203,7 +212,7 @@ def test_two_worktrees_committing_at_the_same_moment(tmp_path: Path, spend: Spen
     [theirs] = other.receipts()
     assert sorted(s["session"] for s in mine["sessions"]) == [f"main-{i}" for i in range(5)]
     assert sorted(s["session"] for s in theirs["sessions"]) == [f"side-{i}" for i in range(5)]
-    conn = sqlite3.connect(Path(os.environ["AISPEND_HOME"]) / "index.sqlite3")
+    conn = sqlite3.connect(Path(os.environ["AISPEND_HOME"]) / "state.sqlite3")
     keys = [k for (k,) in conn.execute("SELECT request_key FROM claims")]
     assert len(keys) == len(set(keys)) == 10
 
