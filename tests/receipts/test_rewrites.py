@@ -174,7 +174,10 @@ def test_pull_rebase_carries_local_receipts(repo: Repo, spend: Spend, tmp_path: 
     assert rec["carried_from"] == [digest(note_line(repo, old))]
 
 
-def test_merge_commits_made_by_git_merge_get_no_receipt(repo: Repo, spend: Spend) -> None:
+def test_installed_before_post_merge_a_merge_commit_gets_no_receipt(repo: Repo, spend: Spend) -> None:
+    """Hooks installed by an aispend that had no post-merge (reinstalling adds it): the merge
+    commit gets nothing and its usage waits for the next commit."""
+    (repo.path / ".git" / "hooks" / "post-merge").unlink()
     repo.git("switch", "-q", "-c", "side")
     repo.commit("side", "2026-03-01T09:10:00Z", files={"side.txt": "s"})
     repo.git("switch", "-q", "main")
@@ -182,7 +185,7 @@ def test_merge_commits_made_by_git_merge_get_no_receipt(repo: Repo, spend: Spend
     spend.claude(repo.path, "2026-03-01T09:14:00Z", "s1")
     repo.git("merge", "-q", "--no-edit", "side", env=at("2026-03-01T09:15:00Z"))
     assert len(repo.head("HEAD^2")) == 40
-    assert repo.receipts() == []  # git runs no post-commit for it
+    assert repo.receipts() == []  # git runs no post-commit for it, and there is no post-merge
     repo.commit("next", "2026-03-01T09:20:00Z")
     assert [s["session"] for s in repo.receipts()[0]["sessions"]] == ["s1"]
 
