@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from aispend import clock
@@ -116,7 +116,8 @@ def split_by_branch(
         cwd, branch = row[12], row[13]
         if nested.inside_nested(cwd):
             continue
-        (here if branch_ok(branch, row[3], scope) else elsewhere).append(Claimed(*row[:12], branch=branch))
+        c = Claimed(*row[:12])
+        (here if branch_ok(branch, c.ts_ms, scope) else elsewhere).append(replace(c, branch=branch) if branch else c)
     return here, elsewhere
 
 

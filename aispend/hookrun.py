@@ -648,20 +648,6 @@ def _trust(repo: git.Repo) -> Any:
         return Trust(None, None)
 
 
-def _rewrite_entry(conn: Any, repo: git.Repo, kind: str, stdin: str, rebasing: bool, branch: str | None) -> None:
-    """``amend`` or ``rebase``: stdin holds ``OLD NEW [EXTRA]`` lines."""
-    if kind == "amend" and rebasing:
-        return  # a step inside a rebase: the 'rebase' call at its end maps the net effect
-    news: dict[str, list[str]] = {}
-    for line in stdin.splitlines():
-        parts = line.split()
-        if len(parts) >= 2 and parts[0] != parts[1]:
-            news.setdefault(parts[1], []).append(parts[0])
-    for new, olds in news.items():
-        commit = git.read_commit(repo, new)
-        carry(conn, repo, commit, olds, claim=(kind == "amend"), branch=branch)
-
-
 def _rewrite_entry(
     conn: Any, repo: git.Repo, kind: str, stdin: str, facts: dict[str, str], branch: str | None, moment: int
 ) -> None:

@@ -27,7 +27,7 @@ from pathlib import Path
 from aispend import clock, git
 from aispend.errors import AispendError
 
-HOOKS = ("prepare-commit-msg", "post-commit", "post-rewrite")
+HOOKS = ("prepare-commit-msg", "post-commit", "post-rewrite", "post-merge")
 #: Installed with ``--sync``: syncs receipts when a branch is pushed.
 SYNC_HOOK = "pre-push"
 #: Where ``git fetch`` brings a remote's receipts (its remote-tracking notes ref, never ours).
@@ -263,11 +263,14 @@ def hooks_state(repo: git.Repo) -> dict[str, str]:
 
 
 def record_install(
-    conn: sqlite3.Connection, repo: git.Repo, backfill_ms: int | None, trailer: bool, sync: bool = False
+    conn: sqlite3.Connection, repo: git.Repo, backfill_ms: int | None, trailer: bool, sync: bool = False,
+    since_ms: int | None = None,
 ) -> tuple[int, bool]:
     """Remember when billing starts for ``repo`` and whether pushes sync; return (since_ms, first install?).
 
-    Reinstalling keeps the original start unless ``backfill_ms`` is given, and keeps ``--sync``
+    ``since_ms`` (``--since``) sets the billing start, on a reinstall too, earlier or later: usage
+    at or before it is never claimed. ``backfill_ms`` (``--backfill``) moves it to that long
+    before now, never later. A plain reinstall keeps the original start, and keeps ``--sync``
     once given (a plain 'aispend install', which doctor suggests for a missing hook, must not
     turn syncing off; 'aispend uninstall' does).
     """
@@ -278,13 +281,18 @@ def record_install(
     with transaction(conn):
         row = conn.execute("SELECT since_ms FROM installs WHERE repo = ?", (key,)).fetchone()
         if row is None:
-            since = now - (backfill_ms or 0)
+            since = since_ms if since_ms is not None else now - (backfill_ms or 0)
             conn.execute(
                 "INSERT INTO installs (repo, installed_ms, since_ms, trailer, sync) VALUES (?, ?, ?, ?, ?)",
                 (key, now, since, int(trailer), int(sync)),
             )
             return since, True
-        since = int(row[0]) if backfill_ms is None else min(int(row[0]), now - backfill_ms)
+        if since_ms is not None:
+            since = since_ms
+        elif backfill_ms is not None:
+            since = min(int(row[0]), now - backfill_ms)
+        else:
+            since = int(row[0])
         conn.execute(
             "UPDATE installs SET since_ms = ?, trailer = ?, sync = max(coalesce(sync, 0), ?) WHERE repo = ?",
             (since, int(trailer), int(sync), key),

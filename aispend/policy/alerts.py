@@ -85,11 +85,14 @@ def evaluate(
     for b in bs:
         if b["status"] != "ok":
             what = "over its hard limit" if b["status"] == "hard" else "past its soft limit"
-            alerts.append({
+            alert = {
                 "kind": "budget", "scope": b["scope"], "name": b["name"],
                 "message": f"{b['scope']} {b['name']} budget {what}: ${b['spent_usd']:,.2f} of ${b['monthly_usd']:,.2f} this month, "
                            f"${b['projected_usd']:,.2f} projected by its end",
-            })
+            }
+            if b["scope"] == "author":
+                alert["author"] = b["name"]  # a personal budget: whose it is (see mine)
+            alerts.append(alert)
     alerts += _spikes(history, tz, today, policy)
     alerts += _model_switch(history, tz, today, policy)
     alerts += _low_cache_hit(month, policy)
@@ -202,7 +205,22 @@ def _sessions(conn: sqlite3.Connection, repo: git.Repo, now: datetime, policy: P
     return out
 
 
+#: Alerts about this machine's own sessions (read from its index, not from anyone's receipts).
+SESSION_KINDS = frozenset({"runaway_session", "context_bloat"})
+
+
 def mine(alerts: list[dict[str, Any]], email: str | None) -> list[dict[str, Any]]:
-    """The alerts about ``email``'s own spend (what the commit editor shows); team alerts stay in
-    ``budget``, ``status --team`` and ``report``."""
-    return alerts
+    """The alerts about ``email``'s own spend (what the commit editor and a plain ``status``
+    show): those of this machine's sessions (``SESSION_KINDS``), and those whose ``author`` is
+    ``email`` (compared without case): their personal budget, their own cache-hit rate. Team
+    alerts (the repository's and teams' budgets, other people's, spikes and model switches of the
+    whole history) stay in ``budget``, ``status --team`` and ``report``; an alert that does not
+    say whose it is counts as the team's."""
+    me = (email or "").strip().lower()
+    out = []
+    for a in alerts:
+        if a.get("kind") in SESSION_KINDS:
+            out.append(a)
+        elif me and isinstance(a.get("author"), str) and a["author"].strip().lower() == me:
+            out.append(a)
+    return out

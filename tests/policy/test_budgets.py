@@ -149,10 +149,11 @@ def test_invalid_policy_names_the_line_and_the_field(early: Repo, text: str, err
 
 
 def test_alerts_reach_status_report_and_the_commit_message(early: Repo, spend: Spend, tmp_path: Path) -> None:
-    policy(early, "[budget]\nmonthly_usd = 0.01\n")
+    # The committer's own budget: status, the report and the editor all show it.
+    policy(early, '[authors."dev@example.com"]\nmonthly_usd = 0.01\n')
     spend.claude(early.path, "2026-03-01T09:00:00Z", "s1")
     early.commit("over budget", "2026-03-01T09:10:00Z")
-    msg = "repo repository budget over its hard limit: $0.01 of $0.01 this month, $0.33 projected by its end"
+    msg = "author dev@example.com budget over its hard limit: $0.01 of $0.01 this month, $0.33 projected by its end"
     assert f"alert: {msg}" in early.aispend("status").stdout
     rep = json.loads(early.aispend("report", "--format", "json", "--tz", "UTC").stdout)
     assert [a["message"] for a in rep["alerts"]] == [msg]

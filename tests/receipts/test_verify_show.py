@@ -163,11 +163,11 @@ def test_status_and_key(repo: Repo, logs: Logs) -> None:
     Spend(logs).claude(repo.path, "2026-03-01T09:40:00Z", "s3")
     Spend(logs).claude(repo.path, "2026-03-01T09:41:00Z", "s4", branch="feature", out=0)
     st = json.loads(aispend(repo.path, "status", "--json", env=at("2026-03-01T09:45:00Z")).stdout)
-    assert st["hooks"] == {"prepare-commit-msg": "installed", "post-commit": "installed", "post-rewrite": "installed"}
+    assert st["hooks"] == {"prepare-commit-msg": "installed", "post-commit": "installed", "post-rewrite": "installed", "post-merge": "installed"}
     assert st["key"]["state"] == "ok"
     assert st["billing_since"] == "2026-03-01T09:00:00.000Z"
     assert st["next_commit"] == {"requests": 1, "sessions": 1, "total_tokens": 1500, "cost_usd": 0.0105, "unpriced_tokens": 0}
-    assert st["other_branches"] == {"requests": 1, "cost_usd": 0.003}
+    assert st["other_branches"] == {"requests": 1, "cost_usd": 0.003, "branches": [{"branch": "feature", "requests": 1, "cost_usd": 0.003}]}
     assert st["last_receipt"]["commit"] == repo.head()
     text = aispend(repo.path, "status", env=at("2026-03-01T09:45:00Z")).stdout
     assert "waiting for commits on other branches: 1 request, $0.0030" in text
