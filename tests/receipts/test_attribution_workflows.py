@@ -384,3 +384,19 @@ def test_commits_on_two_branches_and_a_merge_each_carry_exactly_their_work(tmp_p
         "Merge branch 'feat'": [["m3"]],
         "initial": [],
     }
+
+
+def test_commits_made_while_the_key_needs_a_chmod_get_their_own_receipts_once_fixed(repo: Repo, spend: Spend) -> None:
+    key = Path(os.environ["AISPEND_HOME"]) / "keys" / "aispend_ed25519"
+    key.chmod(0o644)
+    spend.claude(repo.path, "2026-03-01T09:10:00Z", "u1")
+    c1 = repo.commit("c1", "2026-03-01T09:11:00Z")
+    spend.claude(repo.path, "2026-03-01T09:12:00Z", "u2")
+    c2 = repo.commit("c2", "2026-03-01T09:13:00Z")
+    assert repo.receipts(c1) == repo.receipts(c2) == []
+    assert len(list((repo.path / ".git" / "aispend-queue").glob("0*.post-commit"))) == 2
+    assert "run chmod 600" in (Path(os.environ["AISPEND_HOME"]) / "hooks.log").read_text()
+    key.chmod(0o600)
+    spend.claude(repo.path, "2026-03-01T09:14:00Z", "u3")
+    c3 = repo.commit("c3", "2026-03-01T09:15:00Z")
+    assert [sessions(repo, c) for c in (c1, c2, c3)] == [[["u1"]], [["u2"]], [["u3"]]]
