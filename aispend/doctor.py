@@ -25,6 +25,7 @@ def run_checks(repo: git.Repo) -> list[Finding]:
     out += _hooks(repo)
     found, conn = _index()
     out += found
+    out += _state()
     out += _data_dir()
     syncing = False
     if conn is not None:
@@ -68,16 +69,46 @@ def _index() -> tuple[list[Finding], Any]:
 
     try:
         conn = db.connect(timeout=2)
+    except db.StateUnreadable:
+        return [], None  # the state check says what is wrong
     except AispendError as e:
         return [Finding("index", False, str(e), "aispend ingest --rebuild")], None
     try:
-        check = conn.execute("PRAGMA quick_check").fetchone()[0]
+        check = conn.execute("PRAGMA main.quick_check").fetchone()[0]  # the state file: _state()
     except sqlite3.Error as e:
         check = str(e)
     if check != "ok":
         conn.close()
         return [Finding("index", False, f"{index_path()} is damaged: {check}", "aispend ingest --rebuild")], None
     return [Finding("index", True, f"{index_path()} (schema {db.SCHEMA_VERSION})")], conn
+
+
+def _state() -> list[Finding]:
+    """The state file (install records, claims, receipts written here; 'ingest --rebuild' keeps
+    it): present, sound, and only its owner's (mode 0600, as aispend creates it)."""
+    import stat
+
+    from aispend.index import db
+    from aispend.paths import state_path
+
+    p = state_path()
+    q = shlex.quote(str(p))
+    if not p.exists():
+        return [Finding("state", False, f"no state file {p}: no repository is installed on this machine", "aispend install")]
+    problem = db.state_problem(p)
+    if problem is not None:
+        if "newer aispend" in problem:
+            return [Finding("state", False, problem, "upgrade aispend")]
+        if "cannot be opened" in problem:
+            return [Finding("state", False, problem, f"chmod 600 {q} (as its owner)")]
+        return [Finding("state", False, problem,
+                        f"mv {q} {q}.broken, then aispend install in each repository (billing starts anew; "
+                        "receipts already written stay in the notes)")]
+    mode = stat.S_IMODE(p.stat().st_mode)
+    if os.name != "nt" and mode & 0o077:
+        return [Finding("state", False, f"{p} has mode {mode:04o}: others can read this machine's install records, claims and receipts",
+                        f"chmod 600 {q}")]
+    return [Finding("state", True, f"{p} (schema {db.STATE_VERSION}, mode {mode:04o})")]
 
 
 def _data_dir() -> list[Finding]:

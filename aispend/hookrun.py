@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     def installed(git_dir: Path, say: bool = True) -> bool:
         """Whether the repository of ``git_dir`` has an install record (the hooks act only then:
         a hooks folder shared by many repositories runs them everywhere); logged (``say``) when
-        not. An index that cannot be read counts as installed: the usual path says what is wrong."""
+        not. A state file that cannot be read counts as installed: the usual path says what is wrong."""
         import sqlite3
 
         from aispend.index.db import read_install
@@ -451,7 +451,7 @@ def _drain_locked(q: Path, worktrees: set[str], foreground: bool = False) -> str
                     return HANDED_OFF
             except Exception as e:  # noqa: BLE001 - claim from what is indexed
                 if is_busy(e) or storage_problem(e):
-                    log(f"queue: index unavailable ({e}); entries wait for the next commit")
+                    log(f"queue: index unavailable ({storage_problem(e) or e}); entries wait for the next commit")
                     return STALLED
                 log(f"ingest skipped: {type(e).__name__}: {e}")
             for path in todo:

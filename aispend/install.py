@@ -304,9 +304,9 @@ def forget_sync(repo: git.Repo) -> None:
     """'aispend uninstall': pushes from ``repo`` sync no more (its billing start is kept).
     An index that does not exist is not created for this."""
     from aispend.index import db
-    from aispend.paths import index_path
+    from aispend.paths import state_path
 
-    if not index_path().is_file():
+    if not state_path().is_file():
         return
     conn = db.connect()
     try:

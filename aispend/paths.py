@@ -68,6 +68,17 @@ def index_path() -> Path:
     return data_dir() / "index.sqlite3"
 
 
+#: The file name of the state file (always beside its index).
+STATE_FILE = "state.sqlite3"
+
+
+def state_path(index: Path | None = None) -> Path:
+    """The state file of ``index`` (default: the data dir's): what is not derived from the logs
+    (install records, claims, receipts written here), beside the index and ATTACHed to it;
+    ``aispend ingest --rebuild`` never touches it (docs/index.md)."""
+    return (index.parent if index is not None else data_dir()) / STATE_FILE
+
+
 def crash_dir() -> Path:
     return data_dir() / "crash"
 

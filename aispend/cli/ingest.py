@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import typer
 
 from aispend.cli.common import run_ingest
 from aispend.text import counted
 
+if TYPE_CHECKING:
+    from aispend.index.ingest import IngestStats
+
 
 def ingest(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="List every skipped line and unreadable file."),
     rebuild: bool = typer.Option(
-        False, "--rebuild", help="Delete the index and read every log again (usage of logs deleted since is lost)."
+        False, "--rebuild", help="Delete the index and read every log again (install records, claims and receipts are kept; usage of logs deleted since is lost)."
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing unless something is wrong."),
 ) -> None:
@@ -23,8 +29,14 @@ def ingest(
         drop(index_path())
     conn, stats = run_ingest(verbose=verbose, quiet=quiet)
     conn.close()
-    if quiet and not stats.bad_lines and not stats.unreadable:
-        return
+    if not quiet or stats.bad_lines or stats.unreadable:
+        _summary(stats, verbose)
+    if rebuild:
+        # Commits made while the index was unusable wait in their hooks' queues: receipt them now.
+        _drain_queues(quiet)
+
+
+def _summary(stats: IngestStats, verbose: bool) -> None:
     # Plain lines, never wrapped: this summary often ends up in logs.
     added = stats.requests_after - stats.requests_before
     mb = stats.bytes_read / 1_000_000
@@ -42,3 +54,46 @@ def ingest(
             parts.append(counted(len(stats.unreadable), "unreadable file"))
         hint = "" if verbose else " (--verbose lists them)"
         typer.echo(", ".join(parts) + hint)
+
+
+def _drain_queues(quiet: bool) -> None:
+    """Handle the hook queue entries of every installed repository (its worktrees too), in this
+    process, as the hooks' own drain does; say how many queued commits got their receipts."""
+    from aispend import hookrun
+    from aispend.index import db
+
+    conn = db.connect()
+    try:
+        repos = [r for (r,) in conn.execute("SELECT repo FROM installs ORDER BY repo")]
+        last = conn.execute("SELECT coalesce(max(rowid), 0) FROM receipts").fetchone()[0]
+    finally:
+        conn.close()
+    queues: list[Path] = []  # git dirs with entries: a repository's common dir, its worktrees' dirs
+    for repo in repos:
+        common = Path(repo)
+        worktrees = common / "worktrees"
+        linked = sorted(p for p in worktrees.iterdir() if p.is_dir()) if worktrees.is_dir() else []
+        queues += [gd for gd in [common, *linked] if hookrun.entries(gd / hookrun.QUEUE)]
+    if not queues:
+        return
+    queued = sum(len(hookrun.entries(gd / hookrun.QUEUE)) for gd in queues)
+    for gd in queues:
+        try:
+            hookrun.drain(gd)
+        except Exception as e:  # noqa: BLE001 - its entries stay: counted below, logged as the hooks do
+            hookrun.log(f"ingest --rebuild: queue {gd / hookrun.QUEUE}: {type(e).__name__}: {e}")
+    conn = db.connect()
+    try:
+        got = conn.execute("SELECT count(DISTINCT commit_sha) FROM receipts WHERE rowid > ?", (last,)).fetchone()[0]
+    finally:
+        conn.close()
+    left = sum(len(hookrun.entries(gd / hookrun.QUEUE)) for gd in queues)
+    if not quiet:
+        done = "got its receipt" if got == 1 else "got their receipts"
+        typer.echo(f"{counted(got, 'queued commit')} {done} ({counted(queued - left, 'hook queue entry', 'hook queue entries')} handled)")
+    if left:
+        waits = "still waits" if left == 1 else "still wait"
+        typer.echo(
+            f"{counted(left, 'hook queue entry', 'hook queue entries')} {waits} for the next commit's drain "
+            "(hooks.log in the data dir says why)"
+        )

@@ -558,38 +558,52 @@ def _run_parallel(
 
 
 def rebuild(index: Path) -> None:
-    """Delete the index (and its WAL files) so the next ingest starts from scratch.
+    """Delete the index (and its WAL files) so the next ingest reads every log again.
 
-    What is not derived from the logs (claims, install settings, receipts
-    written here) is carried over when the old index can still be read.
+    The state file beside it (install records, claims, receipts written here: not derived
+    from the logs) is not touched, whatever state the index is in; it must be sound first
+    (:class:`~aispend.index.db.StateUnreadable` otherwise, and nothing is deleted). An index
+    from before the state file (schema 4 or older) that can still be read has its rows
+    copied there first, before it is deleted.
     """
     from aispend.index import db
 
-    kept: dict[str, tuple[list[str], list[tuple[Any, ...]]]] = {}
-    if index.exists():
-        try:
-            old = sqlite3.connect(f"file:{index}?mode=ro", uri=True)
-            try:
-                for table in db.KEPT_ON_REBUILD:
-                    cur = old.execute(f"SELECT * FROM {table}")
-                    # By name: an older index may have fewer columns than the new one.
-                    kept[table] = ([d[0] for d in cur.description], cur.fetchall())
-            finally:
-                old.close()
-        except sqlite3.Error:
-            kept = {}  # unreadable (or older than these tables): nothing to keep
+    state = db.open_state(db.state_path(index))  # refuses an unusable state file
+    try:
+        if index.exists():
+            _keep_old_rows(index, state)
+    finally:
+        state.close()
     for suffix in ("", "-wal", "-shm"):
         p = Path(str(index) + suffix)
         try:
             p.unlink()
         except FileNotFoundError:
             pass
-    if any(rows for _, rows in kept.values()):
-        conn = db.connect(index)
-        with transaction(conn):
-            for table, (cols, rows) in kept.items():
-                if rows:
-                    marks = ", ".join("?" * len(cols))
-                    names = ", ".join(f'"{c}"' for c in cols)
-                    conn.executemany(f"INSERT OR IGNORE INTO {table} ({names}) VALUES ({marks})", rows)
-        conn.close()
+
+
+def _keep_old_rows(index: Path, state: sqlite3.Connection) -> None:
+    """Copy the install records, claims and receipts of an index of schema 4 or older into the
+    state file (but for rows it has), by column name (schema 3 had no ``sync``); nothing when
+    the index no longer holds them or cannot be read."""
+    from aispend.index import db
+
+    kept: dict[str, tuple[list[str], list[tuple[Any, ...]]]] = {}
+    try:
+        old = sqlite3.connect(f"file:{index}?mode=ro", uri=True)
+        try:
+            tables = {r[0] for r in old.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            for table in db.KEPT_ON_REBUILD:
+                if table in tables:
+                    cur = old.execute(f"SELECT * FROM {table} ORDER BY rowid" if table == "receipts" else f"SELECT * FROM {table}")
+                    kept[table] = ([d[0] for d in cur.description], cur.fetchall())
+        finally:
+            old.close()
+    except sqlite3.Error:
+        return  # unreadable: the state file holds what is kept
+    with transaction(state):
+        for table, (cols, rows) in kept.items():
+            if rows:
+                marks = ", ".join("?" * len(cols))
+                names = ", ".join(f'"{c}"' for c in cols)
+                state.executemany(f"INSERT OR IGNORE INTO {table} ({names}) VALUES ({marks})", rows)

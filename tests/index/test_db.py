@@ -46,16 +46,22 @@ def test_none_is_stored_as_null(logs: Logs) -> None:
 
 
 def test_rebuild_of_an_older_index_keeps_its_install_records(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """``ingest --rebuild`` right after an upgrade: rows of a table with fewer columns are kept."""
+    """``ingest --rebuild`` right after an upgrade, before any command moved the rows of an index
+    of schema 3 (no ``sync`` column) into the state file: they are kept there, by name."""
     import subprocess
     import sys
 
-    conn = db.connect()
-    conn.execute("INSERT INTO installs (repo, installed_ms, since_ms, trailer) VALUES ('/r/.git', 1, 2, 0)")
-    conn.execute("ALTER TABLE installs DROP COLUMN sync")  # as schema 3 had it
-    conn.execute("PRAGMA user_version = 3")
-    conn.close()
+    path = index_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    old = sqlite3.connect(path, isolation_level=None)
+    for i, stmts in enumerate(db.MIGRATIONS[:3]):
+        for stmt in stmts:
+            old.execute(stmt)
+        old.execute(f"PRAGMA user_version = {i + 1}")
+    old.execute("INSERT INTO installs (repo, installed_ms, since_ms, trailer) VALUES ('/r/.git', 1, 2, 0)")
+    old.close()
     p = subprocess.run([sys.executable, "-m", "aispend", "ingest", "--rebuild"], capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
     new = db.connect()
-    assert new.execute("SELECT repo, installed_ms, since_ms, trailer FROM installs").fetchall() == [("/r/.git", 1, 2, 0)]
+    assert new.execute("SELECT repo, installed_ms, since_ms, trailer, sync FROM state.installs").fetchall() == [("/r/.git", 1, 2, 0, None)]
+    assert new.execute("SELECT count(*) FROM main.sqlite_master WHERE name = 'installs'").fetchone()[0] == 0

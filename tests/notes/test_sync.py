@@ -104,7 +104,7 @@ def refs(repo_path: Path) -> dict[str, str]:
 def test_install_sync_pushes_receipts_with_a_plain_push_and_nothing_else(tmp_path: Path, remote: Path) -> None:
     alice = Person("alice", tmp_path, remote)
     out = alice.repo.install("--sync")
-    assert "installed prepare-commit-msg, post-commit, post-rewrite, pre-push" in out
+    assert "installed prepare-commit-msg, post-commit, post-rewrite, post-merge, pre-push" in out
     assert "git fetch origin now brings its receipts too (into refs/notes/remotes/origin/aispend)" in out
     assert alice.repo.git("config", "--get-all", "remote.origin.fetch").splitlines() == [
         "+refs/heads/*:refs/remotes/origin/*", "+refs/notes/aispend:refs/notes/remotes/origin/aispend"

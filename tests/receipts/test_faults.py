@@ -42,7 +42,7 @@ def test_killing_the_drain_at_random_moments_loses_and_doubles_nothing(tmp_path:
         recs = r.receipts(sha)
         assert len(recs) == 1, (i, recs)
         assert [s["session"] for s in recs[0]["sessions"]] == [f"s{i}"]
-    keys = [k for (k,) in sqlite3.connect(db).execute("SELECT request_key FROM claims")]
+    keys = [k for (k,) in sqlite3.connect(db.with_name("state.sqlite3")).execute("SELECT request_key FROM claims")]
     assert len(keys) == len(set(keys)) == 6
 
 

@@ -144,14 +144,14 @@ def test_a_shared_hooks_folder_acts_only_where_installed(tmp_path: Path, spend: 
     assert p.returncode == 1 and p.stdout == ""
     assert p.stderr.count("\n") == 1 and str(shared) in p.stderr and "--shared-hooks" in p.stderr
     assert list(shared.iterdir()) == [] and not (data() / "keys").exists()
-    assert "installed prepare-commit-msg, post-commit, post-rewrite, pre-push" in a.install("--sync", "--shared-hooks")
+    assert "installed prepare-commit-msg, post-commit, post-rewrite, post-merge, pre-push" in a.install("--sync", "--shared-hooks")
     # B runs the same hooks but was never installed: no receipt, no install record, nothing pushed.
     spend.claude(b.path, "2026-03-01T09:10:00Z", "b1")
     b.commit("b not installed", "2026-03-01T09:20:00Z")
     assert b.receipts() == []
     assert f"{b.path / '.git'}: no install record: no receipt" in hooks_log()
     assert entries(b.path / ".git" / QUEUE) == []
-    conn = sqlite3.connect(data() / "index.sqlite3")
+    conn = sqlite3.connect(data() / "state.sqlite3")
     assert [r[0] for r in conn.execute("SELECT repo FROM installs")] == [str(a.path / ".git")]
     conn.close()
     assert "aispend" not in _push(b).stderr
@@ -177,10 +177,11 @@ def test_a_shared_hooks_folder_acts_only_where_installed(tmp_path: Path, spend: 
 
 
 def test_hooks_in_a_repository_whose_install_record_is_gone_do_nothing(repo: Repo, spend: Spend) -> None:
-    for suffix in ("", "-wal", "-shm"):
-        Path(str(data() / "index.sqlite3") + suffix).unlink(missing_ok=True)
+    for name in ("index.sqlite3", "state.sqlite3"):  # the data dir wiped (a rebuilt index keeps the records)
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(data() / name) + suffix).unlink(missing_ok=True)
     spend.claude(repo.path, "2026-03-01T09:10:00Z", "s1")
-    repo.commit("after a wiped index", "2026-03-01T09:20:00Z")
+    repo.commit("after a wiped data dir", "2026-03-01T09:20:00Z")
     assert repo.receipts() == []
     assert "no install record: no receipt" in hooks_log()
     # Nothing re-created the record: only 'aispend install' does.
@@ -192,7 +193,7 @@ def test_uninstall_stops_syncing(tmp_path: Path) -> None:
     r.git("config", "--unset", "core.hooksPath")
     r.install("--sync")
     r.install()  # a plain reinstall keeps --sync
-    conn = sqlite3.connect(data() / "index.sqlite3")
+    conn = sqlite3.connect(data() / "state.sqlite3")
     assert conn.execute("SELECT sync FROM installs").fetchone()[0] == 1
     r.aispend("uninstall")
     assert conn.execute("SELECT sync FROM installs").fetchone()[0] == 0
@@ -203,7 +204,7 @@ def test_an_install_from_before_sync_was_recorded_asks_instead_of_syncing(tmp_pa
     r, remote = _repo_with_remote(tmp_path, "a", tmp_path / "unused")
     r.git("config", "--unset", "core.hooksPath")
     r.install("--sync")
-    conn = sqlite3.connect(data() / "index.sqlite3", isolation_level=None)
+    conn = sqlite3.connect(data() / "state.sqlite3", isolation_level=None)
     conn.execute("UPDATE installs SET sync = NULL")  # as migration 4 leaves an older install
     spend.claude(r.path, "2026-03-01T09:10:00Z", "s1")
     r.commit("c", "2026-03-01T09:20:00Z")
@@ -235,14 +236,14 @@ def test_migration_4_adds_sync_to_existing_installs(tmp_path: Path) -> None:
     # Before the migration, the hooks' read-only look still finds the record (sync unknown).
     assert db.read_install("/r/.git", path) == db.Install(since_ms=2, trailer=True, sync=None)
     conn = db.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == db.SCHEMA_VERSION == 4
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == db.SCHEMA_VERSION
     # Installed before the choice was recorded: NULL, which pre-push treats as "ask", never as yes.
     assert conn.execute("SELECT repo, since_ms, trailer, sync FROM installs").fetchall() == [("/r/.git", 2, 1, None)]
     conn.close()
     assert db.read_install("/r/.git", path) == db.Install(since_ms=2, trailer=True, sync=None)
     assert db.read_install("/elsewhere/.git", path) is None
-    assert db.read_install("/r/.git", tmp_path / "missing.sqlite3") is None
-    assert not (tmp_path / "missing.sqlite3").exists()
+    assert db.read_install("/r/.git", tmp_path / "nowhere" / "missing.sqlite3") is None
+    assert not (tmp_path / "nowhere").exists()
 
 
 # -- 3. the data dir is private -----------------------------------------------------------------
@@ -262,18 +263,22 @@ def test_the_data_dir_and_its_files_are_private_whatever_the_umask(tmp_path: Pat
             (other.path / ".git" / "hooks" / hook).write_bytes((r.path / ".git" / "hooks" / hook).read_bytes())
             (other.path / ".git" / "hooks" / hook).chmod(0o755)
         other.commit("c", "2026-03-01T09:30:00Z")
-        index = data() / "index.sqlite3"
+        index, state = data() / "index.sqlite3", data() / "state.sqlite3"
         # SQLite gives -wal and -shm the database file's mode: hold them open to see them.
-        conn = sqlite3.connect(index)
-        conn.execute("SELECT count(*) FROM installs").fetchone()
-        wal = [Path(str(index) + s) for s in ("-wal", "-shm")]
+        conns = [sqlite3.connect(index), sqlite3.connect(state)]
+        conns[0].execute("SELECT count(*) FROM requests").fetchone()
+        conns[1].execute("SELECT count(*) FROM installs").fetchone()
+        wal = [Path(str(f) + s) for f in (index, state) for s in ("-wal", "-shm")]
         assert all(p.exists() for p in wal)
-        assert {str(p.name): mode(p) for p in wal} == {"index.sqlite3-wal": 0o600, "index.sqlite3-shm": 0o600}
-        conn.close()
+        assert {str(p.name): mode(p) for p in wal} == {
+            "index.sqlite3-wal": 0o600, "index.sqlite3-shm": 0o600, "state.sqlite3-wal": 0o600, "state.sqlite3-shm": 0o600
+        }
+        for c in conns:
+            c.close()
     finally:
         os.umask(old)
     assert mode(data()) == 0o700
-    assert mode(index) == 0o600
+    assert mode(index) == mode(state) == 0o600
     assert mode(data() / "keys") == 0o700
     assert mode(data() / "keys" / "aispend_ed25519") == 0o600
     assert "no install record" in hooks_log()
