@@ -35,3 +35,15 @@ def nusd(*parts: tuple[int, str]) -> int:
     from decimal import Decimal
 
     return int(sum(Decimal(t) * Decimal(p) for t, p in parts) * 1000)
+
+
+def old_index(path: Any, version: int) -> sqlite3.Connection:
+    """An index as an older aispend left it: the first ``version`` migrations applied, nothing else
+    (an autocommit connection to it, for the test to fill)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    old = sqlite3.connect(path, isolation_level=None)
+    for i, stmts in enumerate(db.MIGRATIONS[:version]):
+        for stmt in stmts:
+            old.execute(stmt)
+        old.execute(f"PRAGMA user_version = {i + 1}")
+    return old

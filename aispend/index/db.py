@@ -98,6 +98,33 @@ def rollup_new(conn: sqlite3.Connection) -> None:
     conn.execute(ROLLUP_MARK)
 
 
+#: Claims (which request each commit took) and the receipts written here: made in the index at its
+#: schema 2, moved to the state file at its schema 5 (``{db}``: the schema name and a dot, or nothing).
+#: A request belongs to at most one commit: the primary key is the guarantee, under concurrent
+#: hooks too. Keyed by the request's de-duplication key, not its rowid in the index, so claims
+#: survive 'ingest --rebuild'.
+_CLAIMS = (
+    """CREATE TABLE {db}claims (
+        request_key TEXT PRIMARY KEY,
+        commit_sha TEXT NOT NULL,
+        repo TEXT NOT NULL,
+        claimed_ms INTEGER NOT NULL
+    ) WITHOUT ROWID""",
+    """CREATE INDEX {db}claims_commit ON claims (commit_sha)""",
+)
+#: Receipts written on this machine (the notes are the record; this is for status).
+_RECEIPTS = (
+    """CREATE TABLE {db}receipts (
+        digest TEXT PRIMARY KEY,
+        commit_sha TEXT NOT NULL,
+        repo TEXT NOT NULL,
+        written_ms INTEGER NOT NULL,
+        line TEXT NOT NULL
+    )""",
+    """CREATE INDEX {db}receipts_commit ON receipts (commit_sha)""",
+)
+
+
 MIGRATIONS: list[list[str]] = [
     # 1: files, requests and their roll-up, sessions, prompts
     [
@@ -192,16 +219,8 @@ MIGRATIONS: list[list[str]] = [
     ],
     # 2: receipts: which requests each commit claimed, per-repository install settings
     [
-        # A request belongs to at most one commit: the primary key is the guarantee,
-        # under concurrent hooks too. Keyed by the request's de-duplication key, not
-        # its rowid, so claims survive 'ingest --rebuild'.
-        """CREATE TABLE claims (
-            request_key TEXT PRIMARY KEY,
-            commit_sha TEXT NOT NULL,
-            repo TEXT NOT NULL,
-            claimed_ms INTEGER NOT NULL
-        ) WITHOUT ROWID""",
-        """CREATE INDEX claims_commit ON claims (commit_sha)""",
+        # A request belongs to at most one commit (the primary key): see _CLAIMS.
+        *(x.format(db="") for x in _CLAIMS),
         # repo: the repository's common git dir (shared by its linked worktrees).
         """CREATE TABLE installs (
             repo TEXT PRIMARY KEY,
@@ -209,15 +228,7 @@ MIGRATIONS: list[list[str]] = [
             since_ms INTEGER NOT NULL,
             trailer INTEGER NOT NULL DEFAULT 0
         )""",
-        # Receipts written on this machine (the notes are the record; this is for status).
-        """CREATE TABLE receipts (
-            digest TEXT PRIMARY KEY,
-            commit_sha TEXT NOT NULL,
-            repo TEXT NOT NULL,
-            written_ms INTEGER NOT NULL,
-            line TEXT NOT NULL
-        )""",
-        """CREATE INDEX receipts_commit ON receipts (commit_sha)""",
+        *(x.format(db="") for x in _RECEIPTS),
     ],
     [
         # 3: what verifying a receipt line found, per commit it is attached to and per list of
@@ -264,16 +275,7 @@ STATE_MIGRATIONS: list[list[str]] = [
     # 1: what the index held from its schema 2 (claims, install records, receipts written here),
     # as schema 4 left it; moved out of the index at its schema 5.
     [
-        # A request belongs to at most one commit: the primary key is the guarantee, under
-        # concurrent hooks too. Keyed by the request's de-duplication key, not its rowid in
-        # the index, so claims survive 'ingest --rebuild'.
-        """CREATE TABLE {db}claims (
-            request_key TEXT PRIMARY KEY,
-            commit_sha TEXT NOT NULL,
-            repo TEXT NOT NULL,
-            claimed_ms INTEGER NOT NULL
-        ) WITHOUT ROWID""",
-        """CREATE INDEX {db}claims_commit ON claims (commit_sha)""",
+        *_CLAIMS,
         # repo: the repository's common git dir (shared by its linked worktrees). sync: installed
         # with --sync (1) or not (0); NULL: installed before aispend recorded the choice.
         """CREATE TABLE {db}installs (
@@ -283,15 +285,7 @@ STATE_MIGRATIONS: list[list[str]] = [
             trailer INTEGER NOT NULL DEFAULT 0,
             sync INTEGER
         )""",
-        # Receipts written on this machine (the notes are the record; this is for status).
-        """CREATE TABLE {db}receipts (
-            digest TEXT PRIMARY KEY,
-            commit_sha TEXT NOT NULL,
-            repo TEXT NOT NULL,
-            written_ms INTEGER NOT NULL,
-            line TEXT NOT NULL
-        )""",
-        """CREATE INDEX {db}receipts_commit ON receipts (commit_sha)""",
+        *_RECEIPTS,
     ],
 ]
 

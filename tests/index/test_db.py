@@ -51,13 +51,9 @@ def test_rebuild_of_an_older_index_keeps_its_install_records(tmp_path) -> None: 
     import subprocess
     import sys
 
-    path = index_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    old = sqlite3.connect(path, isolation_level=None)
-    for i, stmts in enumerate(db.MIGRATIONS[:3]):
-        for stmt in stmts:
-            old.execute(stmt)
-        old.execute(f"PRAGMA user_version = {i + 1}")
+    from tests.util import old_index
+
+    old = old_index(index_path(), 3)
     old.execute("INSERT INTO installs (repo, installed_ms, since_ms, trailer) VALUES ('/r/.git', 1, 2, 0)")
     old.close()
     p = subprocess.run([sys.executable, "-m", "aispend", "ingest", "--rebuild"], capture_output=True, text=True)

@@ -24,14 +24,11 @@ RECEIPTS = [("sha256:" + "2" * 64, "c" * 40, "/a/.git", 500, "line-2"), ("sha256
 
 def schema_4_index(path: Path) -> None:
     """An index as aispend wrote it at schema 4: install records, claims and receipts inside."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    old = sqlite3.connect(path, isolation_level=None)
+    from tests.util import old_index
+
+    old = old_index(path, 4)
     old.execute("PRAGMA journal_mode = WAL")
     old.execute("BEGIN")
-    for i, stmts in enumerate(db.MIGRATIONS[:4]):
-        for stmt in stmts:
-            old.execute(stmt)
-        old.execute(f"PRAGMA user_version = {i + 1}")
     old.executemany("INSERT INTO installs (repo, installed_ms, since_ms, trailer, sync) VALUES (?, ?, ?, ?, ?)", INSTALLS)
     old.executemany("INSERT INTO claims VALUES (?, ?, ?, ?)", CLAIMS)
     old.executemany("INSERT INTO receipts VALUES (?, ?, ?, ?, ?)", RECEIPTS)

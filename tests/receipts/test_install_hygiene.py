@@ -225,12 +225,10 @@ def test_an_install_from_before_sync_was_recorded_asks_instead_of_syncing(tmp_pa
 def test_migration_4_adds_sync_to_existing_installs(tmp_path: Path) -> None:
     from aispend.index import db
 
+    from tests.util import old_index
+
     path = tmp_path / "old.sqlite3"
-    old = sqlite3.connect(path, isolation_level=None)
-    for i, stmts in enumerate(db.MIGRATIONS[:3]):
-        for s in stmts:
-            old.execute(s)
-        old.execute(f"PRAGMA user_version = {i + 1}")
+    old = old_index(path, 3)
     old.execute("INSERT INTO installs (repo, installed_ms, since_ms, trailer) VALUES ('/r/.git', 1, 2, 1)")
     old.close()
     # Before the migration, the hooks' read-only look still finds the record (sync unknown).
