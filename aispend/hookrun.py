@@ -479,6 +479,17 @@ def _drain_locked(q: Path, worktrees: set[str], foreground: bool = False) -> str
     return DONE
 
 
+def queued_commits(git_dir: Path) -> set[str]:
+    """The commits whose receipts entries still waiting in the worktree's queue will write."""
+    out: set[str] = set()
+    for path in entries(git_dir / QUEUE):
+        facts, body = parse_entry(_read(path))
+        if facts.get("head"):
+            out.add(facts["head"])
+        out |= {p[1] for p in (line.split() for line in body.splitlines()) if len(p) >= 2}
+    return out
+
+
 def wait_idle(git_dir: Path, timeout: float = 10.0) -> bool:
     """Wait (up to ``timeout`` s) until the worktree's queue is handled, or left waiting.
 
@@ -789,7 +800,7 @@ def prepare_commit_msg(args: list[str]) -> None:
     if carried:
         new = sum(c.cost_nusd or 0 for c in preview)
         head += f": ${new / 1e9:,.4f} new" + (f", ${carried.cost_nusd / 1e9:,.4f} carried from the commit it amends")
-    _insert_comment(repo, msg_file, [head] + (_detail(preview) if preview else []) + alert_lines)
+    _insert_comment(repo, msg_file, [head] + _detail(preview, carried) + alert_lines)
 
 
 @dataclass
@@ -800,6 +811,9 @@ class _Carried:
     sessions: set[tuple[str, str]] = field(default_factory=set)
     tokens: int = 0
     unpriced: int = 0
+    models: dict[str, int] = field(default_factory=dict)  # cost per model
+    input_tokens: int = 0  # all input: uncached, cache writes and reads
+    cache_read: int = 0
 
 
 def _carried_preview(repo: git.Repo) -> _Carried | None:
@@ -822,7 +836,13 @@ def _carried_preview(repo: git.Repo) -> _Carried | None:
             out.cost_nusd += model.nusd_of(totals.get("cost_usd")) or 0
             out.tokens += int(totals.get("total_tokens", 0))
             out.unpriced += int(totals.get("unpriced_tokens", 0))
-            out.sessions |= {(x.get("tool", ""), x.get("session", "")) for x in r.get("sessions", [])}
+            for x in r.get("sessions", []):
+                out.sessions.add((x.get("tool", ""), x.get("session", "")))
+                for m in x.get("models", []):
+                    name = str(m.get("model", ""))
+                    out.models[name] = out.models.get(name, 0) + (model.nusd_of(m.get("cost_usd")) or 0)
+            out.input_tokens += sum(int(totals.get(f, 0)) for f in ("input_tokens", "cache_creation_tokens", "cache_read_tokens"))
+            out.cache_read += int(totals.get("cache_read_tokens", 0))
         return out if out.sessions or out.cost_nusd else None
     except Exception as e:  # noqa: BLE001 - a preview never stops a commit
         log(f"prepare-commit-msg: amend preview skipped: {type(e).__name__}: {e}")
@@ -886,13 +906,15 @@ def _summary(claimed: list[Any], carried: _Carried | None = None) -> str:
     return text + ")"
 
 
-def _detail(claimed: list[Any]) -> list[str]:
-    models: dict[str, int] = {}
+def _detail(claimed: list[Any], carried: _Carried | None = None) -> list[str]:
+    """The models (by cost) and the cache-hit rate of the new usage and what is carried with it."""
+    carried = carried or _Carried()
+    models: dict[str, int] = dict(carried.models)
     for c in claimed:
         models[c.model] = models.get(c.model, 0) + (c.cost_nusd or 0)
-    names = sorted(models, key=lambda m: -models[m])
-    inp = sum(c.input_tokens + c.cache_creation_tokens + c.cache_read_tokens for c in claimed)
-    read = sum(c.cache_read_tokens for c in claimed)
+    names = sorted(models, key=lambda m: (-models[m], m))
+    inp = sum(c.input_tokens + c.cache_creation_tokens + c.cache_read_tokens for c in claimed) + carried.input_tokens
+    read = sum(c.cache_read_tokens for c in claimed) + carried.cache_read
     lines = ["  models: " + ", ".join(_clean(n) for n in names[:4]) + (" ..." if len(names) > 4 else "")]
     if inp:
         lines.append(f"  cache hits: {100 * read / inp:.0f}% of input tokens")

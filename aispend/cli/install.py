@@ -111,7 +111,7 @@ def install(
     if result.written:
         say(f"installed {', '.join(result.written)} in {where}")
     if result.unchanged and not result.written:
-        say(f"already installed in {where}: nothing changed")
+        say(f"hooks already installed in {where}")
     for hook in result.chained:
         say(f"kept your {hook} hook: it runs first (moved to {hook}.aispend-legacy)")
     if result.framework_lines:

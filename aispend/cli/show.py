@@ -24,10 +24,12 @@ def show(
 
     repo = git.find_repo()
     # Receipts of the last commits may still be in the making (hooks work in the background).
-    from aispend.hookrun import wait_idle
+    from aispend.hookrun import queued_commits, wait_idle
 
     wait_idle(repo.git_dir)
     view = commit_view(repo, rev, load_trust(repo, allowed_signers))
+    # A receipt the hooks have not written yet (the index or the key was unusable): say so.
+    view["queued"] = view["commit"] in queued_commits(repo.git_dir)
     if as_json:
         typer.echo(json.dumps(view, indent=2, ensure_ascii=True))
     else:
@@ -52,7 +54,10 @@ def render(view: dict[str, Any], out: Any) -> None:
         say(f"note: {view['notes']}")
     if not view["receipts"]:
         status = view["verification"]["status"]
-        if status == "none":
+        if status == "none" and view.get("queued"):
+            say(f"commit {sha[:12]}: receipt not written yet: its hook entry waits in the queue (aispend-queue in the git dir)")
+            say("  hooks.log in the data dir says why; 'aispend doctor' says what to do")
+        elif status == "none":
             say(f"commit {sha[:12]}: no AI spend receipt")
         else:
             say(f"commit {sha[:12]}: INVALID: no readable receipt")

@@ -206,7 +206,7 @@ def status(
         if pending:
             say(f"next commit will carry {what}")
         else:
-            say("next commit will carry nothing (no unclaimed usage in this worktree)")
+            say("next commit will carry nothing (no unclaimed usage on this branch in this worktree)")
     elif pending:
         say(f"unclaimed here since {data['unclaimed']['oldest']}: {what}; the next commit would carry it if installed "
             "('aispend install --since now' leaves it out)")

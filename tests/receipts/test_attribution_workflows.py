@@ -299,7 +299,24 @@ def test_the_amend_comment_with_nothing_new(repo: Repo, spend: Spend, tmp_path: 
     editor.write_text(f'#!/bin/sh\ncp "$1" {seen}\n')
     editor.chmod(0o755)
     repo.git("commit", "-q", "--amend", env={**at("2026-03-01T09:30:00Z"), "GIT_EDITOR": str(editor)})
-    assert "# aispend: this commit will carry $0.0105 (1 session, 1.5k tokens): $0.0000 new, $0.0105 carried from the commit it amends\n" in seen.read_text()
+    shown = seen.read_text()
+    assert "# aispend: this commit will carry $0.0105 (1 session, 1.5k tokens): $0.0000 new, $0.0105 carried from the commit it amends\n" in shown
+    assert "#   models: claude-sonnet-4-5-20250929\n" in shown  # the details cover what is carried too
+    assert "#   cache hits: 0% of input tokens\n" in shown
+
+
+def test_show_says_a_receipt_is_waiting_rather_than_absent(repo: Repo, spend: Spend) -> None:
+    key = Path(os.environ["AISPEND_HOME"]) / "keys" / "aispend_ed25519"
+    key.chmod(0o644)
+    spend.claude(repo.path, "2026-03-01T09:10:00Z", "u1")
+    sha = repo.commit("c1", "2026-03-01T09:11:00Z")
+    out = repo.aispend("show").stdout
+    assert out.startswith(f"commit {sha[:12]}: receipt not written yet: its hook entry waits in the queue")
+    assert json.loads(repo.aispend("show", "--json").stdout)["queued"] is True
+    key.chmod(0o600)
+    repo.commit("c2", "2026-03-01T09:12:00Z")
+    assert json.loads(repo.aispend("show", "--json", sha).stdout)["queued"] is False
+    assert "no AI spend receipt" in repo.aispend("show", "HEAD~2").stdout
 
 
 def rebase_with_edit_stop(repo: Repo, target: str) -> None:
