@@ -256,7 +256,27 @@ def _queue(repo: git.Repo) -> list[Finding]:
     wait_idle(repo.git_dir, timeout=5)
     waiting = entries(repo.git_dir / QUEUE)
     if waiting:
-        return [Finding("hooks", False, f"{len(waiting)} commit hook entries wait in {repo.git_dir / QUEUE}",
-                        "see hooks.log in the data dir for why, fix it, then commit again (or: aispend hook drain "
-                        f"{shlex.quote(str(repo.git_dir))})")]
+        why = _last_queue_reason()
+        n = len(waiting)
+        return [Finding("hooks", False, f"receipts not written yet: {counted(n, 'hook entry', 'hook entries')} {'waits' if n == 1 else 'wait'} in {repo.git_dir / QUEUE}"
+                        + (f" ({why})" if why else ""),
+                        "fix what hooks.log in the data dir says (the checks above name it), then run: aispend ingest")]
     return []
+
+
+def _last_queue_reason() -> str | None:
+    """Why the hooks' entries wait, as the last line of hooks.log about a queue says."""
+    from aispend.hookrun import log_path
+    from aispend.reports.render import clean
+
+    try:
+        with open(log_path(), "rb") as fh:
+            fh.seek(0, 2)
+            fh.seek(max(0, fh.tell() - 65536))
+            lines = fh.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        if " queue" in line and "wait" in line:
+            return clean(line.split(" ", 1)[-1])[:300]
+    return None

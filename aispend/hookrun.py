@@ -92,13 +92,17 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def log_path() -> Path:
+    """The hooks' log, in the data dir."""
+    return data_subdir() / "hooks.log"
+
+
 def log(message: str, detail: str | None = None) -> None:
     """Append to the hooks log (rotated at 1 MB); silent if even that fails."""
     try:
-        d = data_subdir()
-        path = d / "hooks.log"
+        path = log_path()
         if path.exists() and path.stat().st_size > _LOG_MAX:
-            path.replace(d / "hooks.log.1")
+            path.replace(path.with_name("hooks.log.1"))
         private_file(path)
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
         with open(path, "a", encoding="utf-8") as fh:
@@ -440,7 +444,7 @@ def _drain_locked(q: Path, worktrees: set[str], foreground: bool = False) -> str
     try:
         conn = _open_index()
     except Exception as e:  # noqa: BLE001
-        log(f"queue {q}: index unavailable ({e}); entries wait for the next commit")
+        log(f"queue {q}: index unavailable ({e}); entries wait: the next commit, or 'aispend ingest', writes them once that is fixed")
         return STALLED
     try:
         while todo := entries(q):
@@ -451,7 +455,7 @@ def _drain_locked(q: Path, worktrees: set[str], foreground: bool = False) -> str
                     return HANDED_OFF
             except Exception as e:  # noqa: BLE001 - claim from what is indexed
                 if is_busy(e) or storage_problem(e):
-                    log(f"queue: index unavailable ({storage_problem(e) or e}); entries wait for the next commit")
+                    log(f"queue: index unavailable ({storage_problem(e) or e}); entries wait: the next commit, or 'aispend ingest', writes them once that is fixed")
                     return STALLED
                 log(f"ingest skipped: {type(e).__name__}: {e}")
             for path in todo:
@@ -463,12 +467,12 @@ def _drain_locked(q: Path, worktrees: set[str], foreground: bool = False) -> str
                     handle(conn, facts, body)
                 except Exception as e:  # noqa: BLE001
                     if is_busy(e):
-                        log(f"queue {path.name}: index unavailable ({e}); it waits for the next commit")
+                        log(f"queue {path.name}: index unavailable ({e}); it waits: the next commit, or 'aispend ingest', writes it once that is fixed")
                         return STALLED
                     if isinstance(e, (KeyFileError, git.RefLocked)) or storage_problem(e):
                         # Nothing can be signed or written until that is fixed (a key, a lock,
                         # a full disk): keep the entries for the next drain.
-                        log(f"queue {path.name}: {e}; it waits for the next commit")
+                        log(f"queue {path.name}: {e}; it waits: the next commit, or 'aispend ingest', writes it once that is fixed")
                         return STALLED
                     import traceback
 

@@ -21,7 +21,7 @@ def ingest(
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing unless something is wrong."),
 ) -> None:
-    """Read Claude Code and Codex session logs into the local index (only what is new)."""
+    """Read Claude Code and Codex session logs into the local index (only what is new); write the receipts of commits still waiting in the hooks' queues."""
     if rebuild:
         from aispend.index.ingest import rebuild as drop
         from aispend.paths import index_path
@@ -31,9 +31,9 @@ def ingest(
     conn.close()
     if not quiet or stats.bad_lines or stats.unreadable:
         _summary(stats, verbose)
-    if rebuild:
-        # Commits made while the index was unusable wait in their hooks' queues: receipt them now.
-        _drain_queues(quiet)
+    # Commits made while the index or the key was unusable wait in their hooks' queues: once it
+    # works again (after --rebuild, a chmod, free space), this writes their receipts.
+    _drain_queues(quiet)
 
 
 def _summary(stats: IngestStats, verbose: bool) -> None:
@@ -81,7 +81,7 @@ def _drain_queues(quiet: bool) -> None:
         try:
             hookrun.drain(gd)
         except Exception as e:  # noqa: BLE001 - its entries stay: counted below, logged as the hooks do
-            hookrun.log(f"ingest --rebuild: queue {gd / hookrun.QUEUE}: {type(e).__name__}: {e}")
+            hookrun.log(f"ingest: queue {gd / hookrun.QUEUE}: {type(e).__name__}: {e}")
     conn = db.connect()
     try:
         got = conn.execute("SELECT count(DISTINCT commit_sha) FROM receipts WHERE rowid > ?", (last,)).fetchone()[0]
@@ -94,6 +94,6 @@ def _drain_queues(quiet: bool) -> None:
     if left:
         waits = "still waits" if left == 1 else "still wait"
         typer.echo(
-            f"{counted(left, 'hook queue entry', 'hook queue entries')} {waits} for the next commit's drain "
-            "(hooks.log in the data dir says why)"
+            f"{counted(left, 'hook queue entry', 'hook queue entries')} {waits}: "
+            "hooks.log in the data dir says why; fix that, then run aispend ingest again"
         )

@@ -413,7 +413,13 @@ def test_commits_made_while_the_key_needs_a_chmod_get_their_own_receipts_once_fi
     assert repo.receipts(c1) == repo.receipts(c2) == []
     assert len(list((repo.path / ".git" / "aispend-queue").glob("0*.post-commit"))) == 2
     assert "run chmod 600" in (Path(os.environ["AISPEND_HOME"]) / "hooks.log").read_text()
+    doctor = repo.aispend("doctor", check=False).stdout
+    assert "receipts not written yet: 2 hook entries wait in" in doctor
+    assert "run chmod 600" in doctor and "then run: aispend ingest" in doctor
     key.chmod(0o600)
-    spend.claude(repo.path, "2026-03-01T09:14:00Z", "u3")
+    spend.claude(repo.path, "2026-03-01T09:14:00Z", "u3")  # logged after both commits
+    out = repo.aispend("ingest").stdout  # no need to wait for a next commit
+    assert "2 queued commits got their receipts (2 hook queue entries handled)" in out
+    assert [sessions(repo, c) for c in (c1, c2)] == [[["u1"]], [["u2"]]]
     c3 = repo.commit("c3", "2026-03-01T09:15:00Z")
     assert [sessions(repo, c) for c in (c1, c2, c3)] == [[["u1"]], [["u2"]], [["u3"]]]

@@ -71,7 +71,7 @@ def test_a_missing_named_key_waits_and_is_never_recreated(tmp_path: Path, spend:
     assert bad[f"signing key {k} does not exist: commits wait for their receipts"] == (
         "restore it, or run aispend install --key NEW or aispend install to go back to aispend's own key"
     )
-    assert any(m.startswith("1 commit hook entries wait in") for m in bad)
+    assert any(m.startswith("receipts not written yet: 1 hook entry waits in") for m in bad)
     p = r.aispend("key", check=False)
     assert p.returncode == 1 and p.stderr == f"aispend: error: {problem}\n"
     assert not k.exists()

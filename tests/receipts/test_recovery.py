@@ -87,7 +87,7 @@ def check_recovery(r: Repo, spend: Spend, damage: object) -> None:
     assert r.head() == c1  # the commit went through
     assert r.receipts(c1) == []
     assert len(queued(r)) == 1 and f"head={c1}\n" in (r.path / ".git" / QUEUE / queued(r)[0]).read_text()
-    assert "wait for the next commit" in hooks_log()  # why: the index's error
+    assert "entries wait: the next commit, or 'aispend ingest', writes them once that is fixed" in hooks_log()  # why: the index's error
     # Commands say what is wrong and what to do, in one line.
     err = one_line_error(r.aispend("usage", "--json", check=False))
     assert f"the index {index()} is unreadable (" in err
@@ -236,7 +236,7 @@ def test_a_rebuild_while_a_drain_holds_a_queue_leaves_its_entries_to_it(repo: Re
         out = repo.aispend("ingest", "--rebuild").stdout
     assert out.splitlines()[-2:] == [
         "0 queued commits got their receipts (0 hook queue entries handled)",
-        "1 hook queue entry still waits for the next commit's drain (hooks.log in the data dir says why)",
+        "1 hook queue entry still waits: hooks.log in the data dir says why; fix that, then run aispend ingest again",
     ]
     git(repo.path, "commit", "-q", "--allow-empty", "-m", "next", env=at("2026-03-01T09:30:00Z"))
     repo.settle()
