@@ -26,6 +26,7 @@ from pathlib import Path
 
 from aispend import clock
 from aispend.index.db import transaction
+from aispend.sources import BRANCH_AT_SESSION_START
 
 #: When only the commit's time is known (whole seconds), its moment is taken as the end of that second.
 SECOND_MS = 999
@@ -43,6 +44,9 @@ class Scope:
     #: Branches whose usage counts here too, each up to a moment (ms, inclusive): the branch
     #: this one was created from, until its creation; its name before a rename (git.branch_origins).
     inherited: tuple[tuple[str, int], ...] = ()
+    #: When the branch was made (ms), if the reflog says: usage logged under its name before then
+    #: was another branch's of the same name (deleted since), not this one's.
+    branch_since_ms: int | None = None
 
 
 @dataclass(frozen=True)
@@ -102,8 +106,12 @@ def split_by_branch(
     for p in prefixes:
         params += [p, p.rstrip("/") + "/"]
     base = len(params)
+    # When the branch a request names was logged: its own time, or its session's start for an
+    # agent that logs the branch only then.
+    session_start = " OR ".join(f"r.tool = '{t}'" for t in BRANCH_AT_SESSION_START) or "0"
+    branch_ts = f"CASE WHEN {session_start} THEN (SELECT s.started_ms FROM sessions s WHERE s.session_id = r.session_id) END"
     sql = (
-        f"SELECT * FROM (SELECT {_FIELDS}, {_CWD} AS cwd, r.git_branch FROM requests r "
+        f"SELECT * FROM (SELECT {_FIELDS}, {_CWD} AS cwd, r.git_branch, {branch_ts} FROM requests r "
         f"WHERE r.ts_ms > ?{base + 1} AND r.ts_ms <= ?{base + 2} "
         f"{'' if include_claimed else 'AND NOT EXISTS (SELECT 1 FROM claims c WHERE c.request_key = r.key)'}) "
         f"WHERE ({where_cwd}) ORDER BY ts_ms, key"
@@ -113,20 +121,22 @@ def split_by_branch(
     here: list[Claimed] = []
     elsewhere: list[Claimed] = []
     for row in conn.execute(sql, params):
-        cwd, branch = row[12], row[13]
+        cwd, branch, branch_ts = row[12], row[13], row[14]
         if nested.inside_nested(cwd):
             continue
         c = Claimed(*row[:12])
-        (here if branch_ok(branch, c.ts_ms, scope) else elsewhere).append(replace(c, branch=branch) if branch else c)
+        ok = branch_ok(branch, c.ts_ms if branch_ts is None else branch_ts, scope)
+        (here if ok else elsewhere).append(replace(c, branch=branch) if branch else c)
     return here, elsewhere
 
 
 def branch_ok(logged: str | None, ts_ms: int, scope: Scope) -> bool:
-    """Whether a request logged on branch ``logged`` at ``ts_ms`` may go to a commit of ``scope``."""
+    """Whether a request logged on branch ``logged`` at ``ts_ms`` (when the agent logged that
+    branch: the request's time, or its session's start) may go to a commit of ``scope``."""
     if not logged or logged == "HEAD":
         return True  # no branch recorded, or a detached checkout: cannot tell, so it counts
     if logged == scope.branch:
-        return True
+        return scope.branch_since_ms is None or ts_ms >= scope.branch_since_ms
     return any(logged == name and ts_ms <= until for name, until in scope.inherited)
 
 
@@ -158,28 +168,33 @@ class _NestedCheck:
         return True  # not under the worktree at all (cannot happen: the query filtered)
 
 
-def claim(conn: sqlite3.Connection, scope: Scope, commit_sha: str) -> list[Claimed]:
+def claim(conn: sqlite3.Connection, scope: Scope, commit_sha: str, more: bool = False) -> list[Claimed]:
     """Claim for ``commit_sha`` what ``scope`` allows, atomically; return everything it holds.
 
-    Idempotent: a second call claims nothing new (the requests are taken) and
-    returns the same requests.
+    Once: a commit that holds claims already (its hook ran before, or the same commit was made
+    again: same content, same second) claims nothing more, so its receipt is made again byte
+    for byte and what was logged since waits for the next commit. ``more``: claim anyway (a
+    commit amended again at a rebase's edit stop, holding what the earlier amends claimed).
     """
     now = clock.now_ms()
     with transaction(conn):
-        found = candidates(conn, scope)
-        conn.executemany(
-            "INSERT OR IGNORE INTO claims (request_key, commit_sha, repo, claimed_ms) VALUES (?, ?, ?, ?)",
-            [(c.key, commit_sha, scope.repo, now) for c in found],
-        )
-    return claimed_by(conn, commit_sha)
+        held = conn.execute("SELECT 1 FROM claims WHERE commit_sha = ? AND repo = ? LIMIT 1", (commit_sha, scope.repo)).fetchone()
+        if more or held is None:
+            found = candidates(conn, scope)
+            conn.executemany(
+                "INSERT OR IGNORE INTO claims (request_key, commit_sha, repo, claimed_ms) VALUES (?, ?, ?, ?)",
+                [(c.key, commit_sha, scope.repo, now) for c in found],
+            )
+    return claimed_by(conn, scope.repo, commit_sha)
 
 
-def claimed_by(conn: sqlite3.Connection, commit_sha: str) -> list[Claimed]:
-    """The requests claimed for ``commit_sha`` on this machine, oldest first."""
+def claimed_by(conn: sqlite3.Connection, repo: str, commit_sha: str) -> list[Claimed]:
+    """The requests claimed for ``commit_sha`` of ``repo`` (its common git dir) on this machine,
+    oldest first. Per repository: two clones can hold the very same commit."""
     rows = conn.execute(
         f"SELECT {_FIELDS} FROM claims c JOIN requests r ON r.key = c.request_key "
-        "WHERE c.commit_sha = ? ORDER BY r.ts_ms, r.key",
-        (commit_sha,),
+        "WHERE c.commit_sha = ? AND c.repo = ? ORDER BY r.ts_ms, r.key",
+        (commit_sha, repo),
     ).fetchall()
     return [Claimed(*row) for row in rows]
 
@@ -190,17 +205,17 @@ def install_window(conn: sqlite3.Connection, repo: str) -> int | None:
     return None if row is None else int(row[0])
 
 
-def move_claims(conn: sqlite3.Connection, old: str, new: str) -> None:
-    """Give what ``old`` claimed to ``new``, which replaces it (a step of a rebase)."""
+def move_claims(conn: sqlite3.Connection, repo: str, old: str, new: str) -> None:
+    """Give what ``old`` claimed in ``repo`` to ``new``, which replaces it (a step of a rebase)."""
     with transaction(conn):
-        conn.execute("UPDATE claims SET commit_sha = ? WHERE commit_sha = ?", (new, old))
+        conn.execute("UPDATE claims SET commit_sha = ? WHERE commit_sha = ? AND repo = ?", (new, old, repo))
 
 
-def release(conn: sqlite3.Connection, commits: list[str]) -> int:
-    """Give back what ``commits`` claimed (commits that were thrown away before they got a
-    receipt: a rebase aborted after an edit stop); the next commit claims it. How many requests."""
+def release(conn: sqlite3.Connection, repo: str, commits: list[str]) -> int:
+    """Give back what ``commits`` claimed in ``repo`` (commits thrown away: a rebase given up
+    after an edit stop); the next commit claims it. How many requests."""
     with transaction(conn):
         n = 0
         for sha in commits:
-            n += conn.execute("DELETE FROM claims WHERE commit_sha = ?", (sha,)).rowcount
+            n += conn.execute("DELETE FROM claims WHERE commit_sha = ? AND repo = ?", (sha, repo)).rowcount
     return n

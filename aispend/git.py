@@ -186,7 +186,7 @@ _CHECKOUT = "checkout: moving from "
 
 
 def branch_origins(
-    common_dir: Path, git_dir: Path, branch: str, first_line: str | None = None, depth: int = 4
+    common_dir: Path, git_dir: Path, branch: str, first_line: str | None = None, depth: int = 32
 ) -> list[tuple[str, int]]:
     """The branches ``branch`` carries on, each with the last second (as epoch milliseconds, the
     end of that second) up to which work logged on it belongs to ``branch`` too: the name it had
@@ -206,8 +206,21 @@ def branch_origins(
         if first is not None:
             made = parse_reflog_line(first)
             if made is not None and (not entries or entries[0] != made):
-                entries = [made]  # the branch was deleted or made anew since the hook ran
+                # Renamed since the hook ran (its reflog went along), else deleted or made anew.
+                entries = _reflog_starting(common_dir, made) or [made]
         if not entries:
+            # Deleted: the checkout into it, in HEAD's reflog, still says where it came from.
+            if head_log is None:
+                head_log = _reflog(git_dir / "logs" / "HEAD")
+            into = next((e for e in head_log if e.message.startswith(_CHECKOUT) and e.message.endswith(" to " + name)), None)
+            if into is not None:
+                source = into.message[len(_CHECKOUT) : -len(" to " + name)]
+                if source and source not in seen and " " not in source:
+                    seen.add(source)
+                    until = _end_of(into.time_s, bound)
+                    out.append((source, until))
+                    todo.append((source, until, None))
+                    depth -= 1
             continue
         depth -= 1
         created = entries[0]
@@ -240,6 +253,38 @@ def branch_origins(
             out.append((origin, until))
             todo.append((origin, until, None))
     return out
+
+
+def _reflog_starting(common_dir: Path, first: ReflogEntry, most: int = 10_000) -> list[ReflogEntry]:
+    """The reflog of the branch whose reflog begins with ``first`` (a branch renamed since: its
+    reflog moves with it); nothing when there is none."""
+    root = common_dir / "logs" / "refs" / "heads"
+    for n, path in enumerate(p for p in root.rglob("*") if p.is_file()):
+        if n >= most:
+            break
+        try:
+            with open(path, encoding="utf-8", errors="replace") as fh:
+                if parse_reflog_line(fh.readline()) == first:
+                    return _reflog(path)
+        except OSError:
+            continue
+    return []
+
+
+def branch_created_ms(common_dir: Path, branch: str, first_line: str | None = None) -> int | None:
+    """When ``branch`` was made by ``git branch`` / ``checkout -b`` / ``switch -c`` (epoch ms, the
+    start of that second), from its first reflog line (``first_line``: as the hook saw it); None
+    when it was made otherwise (an initial commit, a clone) or the reflog does not say."""
+    if first_line is None:
+        try:
+            with open(common_dir / "logs" / "refs" / "heads" / branch, encoding="utf-8", errors="replace") as fh:
+                first_line = fh.readline()
+        except OSError:
+            return None
+    made = parse_reflog_line(first_line)
+    if made is None or made.old.strip("0") or not made.message.startswith(_CREATED):
+        return None
+    return made.time_s * 1000
 
 
 def _end_of(second: int, bound: int | None) -> int:

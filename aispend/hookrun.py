@@ -225,9 +225,14 @@ def scope_for(
         _not_installed(key)
         since = until_ms
     inherited: tuple[tuple[str, int], ...] = ()
+    made = None
     if branch:
         inherited = tuple(git.branch_origins(repo.common_dir, repo.git_dir, branch, created or None))
-    return Scope(repo=key, worktree=repo.worktree, branch=branch, since_ms=since, until_ms=until_ms, inherited=inherited)
+        made = git.branch_created_ms(repo.common_dir, branch, created or None)
+    return Scope(
+        repo=key, worktree=repo.worktree, branch=branch, since_ms=since, until_ms=until_ms, inherited=inherited,
+        branch_since_ms=made,
+    )
 
 
 def scope_now(conn: Any, repo: git.Repo) -> Any:
@@ -287,6 +292,7 @@ def gather(hook: str, args: list[str], stdin: str = "") -> tuple[Path, str]:
         "reflog": reflog[-1] if reflog else "",
         "rebasing": "1" if (gd / "rebase-merge").is_dir() or (gd / "rebase-apply").is_dir() else "",
         "edit_stop": "1" if (gd / "rebase-merge" / "amend").is_file() else "",
+        "stopped": _read(gd / "rebase-merge" / "amend").strip(),
         "cherry_pick_head": _read(gd / "CHERRY_PICK_HEAD").strip() or _read(gd / QUEUE / ".cherry-pick-head").strip(),
         "todo": (_read(gd / "sequencer" / "todo").splitlines() or [""])[0],
         "created": created,
@@ -448,6 +454,8 @@ def _drain_locked(q: Path, worktrees: set[str], foreground: bool = False) -> str
         return STALLED
     try:
         while todo := entries(q):
+            if not foreground:  # a commit waiting for its hook is not kept waiting for this
+                _settle(todo)
             try:
                 # Every log line up to the entries' moments must be read before they claim.
                 if not _ingest(conn, budget=foreground):
@@ -481,6 +489,25 @@ def _drain_locked(q: Path, worktrees: set[str], foreground: bool = False) -> str
     finally:
         conn.close()
     return DONE
+
+
+#: A drain reads the logs no sooner than this long after the moment of the newest commit it is
+#: about to handle: an agent may write a request to its log a little after the request's own
+#: timestamp, and a drain already at work would otherwise read at once (a new one takes longer
+#: than this to start).
+LOG_GRACE_S = 0.2
+
+
+def _settle(todo: list[Path]) -> None:
+    """Wait, if need be, until :data:`LOG_GRACE_S` has passed since the newest entry's moment (on
+    the real clock: entries whose moment a pinned clock gave are not waited for)."""
+    newest = 0.0
+    for path in todo:
+        if "\nnow=" not in _read(path):
+            newest = max(newest, _mtime(path))
+    wait = newest + LOG_GRACE_S - time.time()
+    if 0 < wait <= LOG_GRACE_S:
+        time.sleep(wait)
 
 
 def queued_commits(git_dir: Path) -> set[str]:
@@ -570,6 +597,10 @@ def handle(conn: Any, facts: dict[str, str], body: str) -> None:
     repo = git.find_repo(facts["worktree"])
     branch = branch_of(facts.get("headref", ""))
     moment = int(facts["moment"]) if facts.get("moment", "").isdigit() else entry_moment(facts, None)
+    if facts.get("rebasing") != "1" and not (hook == "post-rewrite" and facts.get("args", "").startswith("rebase")):
+        stops = _Stops.load(repo)
+        if stops:
+            stops.finish(conn, repo)  # a rebase given up after an edit stop
     if hook == "post-commit":
         _commit_entry(conn, repo, facts, branch, moment)
     elif hook == "post-merge":
@@ -583,14 +614,23 @@ def _commit_entry(conn: Any, repo: git.Repo, facts: dict[str, str], branch: str 
     kind = commit_kind(facts)
     if kind in ("amend", "rebase", "revert", "other"):
         return  # amend and rebase: post-rewrite carries; revert: no usage of its own
-    edited = _edited(repo)
-    if edited and facts.get("rebasing") != "1":
-        _release_edited(conn, repo, edited)
     commit = git.read_commit(repo, facts["head"])
     if kind == "cherry-pick":
         source = cherry_pick_source(repo, commit, facts)
         if source:
             carry(conn, repo, commit, [source], None)
+        return
+    if facts.get("rebasing") == "1":
+        # A new commit at a rebase's edit stop: claimed on the branch being rebased, and kept in
+        # mind, since git will report the stopped commit as rewritten into it.
+        rebased = branch_of("ref: " + facts["rebase_head"]) if facts.get("rebase_head") else branch
+        receipt_for_commit(conn, repo, commit, scope_for(conn, repo, moment, rebased, None))
+        stops = _Stops.load(repo)
+        if commit.parents:
+            stops.made[commit.sha] = commit.parents[0]
+            if len(facts.get("stopped", "")) >= 40:
+                stops.stopped.add(facts["stopped"])
+            stops.save(repo)
         return
     receipt_for_commit(conn, repo, commit, scope_for(conn, repo, moment, branch, facts.get("created")))
 
@@ -627,18 +667,21 @@ def cherry_pick_source(repo: git.Repo, commit: git.Commit, facts: dict[str, str]
     return None
 
 
-def carry(conn: Any, repo: git.Repo, commit: git.Commit, olds: list[str], scope: Any) -> None:
+def carry(conn: Any, repo: git.Repo, commit: git.Commit, olds: list[str], scope: Any, own: bool = True) -> None:
     """Receipt ``commit`` with the receipts of the commits it replaces that may be carried
     (trusted here, or this machine's own), with what was already claimed for it (usage
-    folded in at a rebase's edit stop), and, given a ``scope`` (an amend), the new usage too."""
+    folded in at a rebase's edit stop; not with ``own`` False: its own receipt is among
+    ``olds``), and, given a ``scope`` (an amend), the new usage too."""
     from aispend import attribution
     from aispend.notes.carry import carriable, signing_key
     from aispend.notes.carry import write_receipt as write
 
     if scope is not None:
         claimed = attribution.claim(conn, scope, commit.sha)
+    elif own:
+        claimed = attribution.claimed_by(conn, str(repo.common_dir), commit.sha)
     else:
-        claimed = attribution.claimed_by(conn, commit.sha)
+        claimed = []
     if not claimed and not git.read_notes(repo, olds):
         return  # nothing to carry, nothing new: no key needed
     key, created = signing_key(commit.committer_email)
@@ -669,60 +712,122 @@ def _rewrite_entry(
     """``amend`` or ``rebase``: stdin holds ``OLD NEW [EXTRA]`` lines.
 
     Inside a rebase, an ``amend`` is one of its steps: the ``rebase`` call at its end carries the
-    net effect. The usage of an ``edit`` stop amended in there is claimed at once for the amended
-    commit (it is this moment's), and a later step that rewrites that commit again takes its
-    claims along, so the commit the rebase ends with holds them."""
+    net effect. What happens at an ``edit`` stop is tracked in :class:`_Stops` as it happens: the
+    usage of an amend there is claimed at once for the amended commit (it is this moment's), a
+    commit made there gets its own receipt at once, and a later step that rewrites either takes
+    its claims along."""
     from aispend import attribution
 
+    repo_key = str(repo.common_dir)
     pairs = [(p[0], p[1]) for p in (line.split() for line in stdin.splitlines()) if len(p) >= 2 and p[0] != p[1]]
-    edited = _edited(repo)
+    stops = _Stops.load(repo)
     if kind == "amend" and facts.get("rebasing") == "1":
         for old, new in pairs:
-            if old in edited:  # usage claimed at an edit stop follows its commit (a later fixup)
-                attribution.move_claims(conn, old, new)
-                edited = (edited - {old}) | {new}
+            stops.rewritten(conn, repo_key, old, new)
             if _reflog_action(facts) == "commit (amend)":  # the user's own amend at an edit stop (not a squash)
                 rebased = branch_of("ref: " + facts["rebase_head"]) if facts.get("rebase_head") else branch
-                if attribution.claim(conn, scope_for(conn, repo, moment, rebased, None), new):
-                    edited.add(new)
-        _set_edited(repo, edited)
+                if attribution.claim(conn, scope_for(conn, repo, moment, rebased, None), new, more=True) and new not in stops.made:
+                    stops.edited.add(new)
+        stops.save(repo)
         return
     news: dict[str, list[str]] = {}
     for old, new in pairs:
-        news.setdefault(new, []).append(old)
+        # git maps the commit of an edit stop to HEAD when the rebase went on: a commit made
+        # there is not what the stopped commit became; the commit it was made on is, when that
+        # is the stopped commit (as picked, or amended). Otherwise (the commit was split) git's
+        # choice stands.
+        base = new
+        while base in stops.made:
+            base = stops.made[base]
+        if base != new and (base == old or base in stops.edited or base in stops.stopped):
+            new = base
+        if new != old:
+            news.setdefault(new, []).append(old)
     for new, olds in news.items():
         commit = git.read_commit(repo, new)
         scope = scope_for(conn, repo, moment, branch, facts.get("created")) if kind == "amend" else None
-        carry(conn, repo, commit, olds, scope)
-    if kind == "rebase" and edited:
-        _release_edited(conn, repo, edited - set(news))
+        if new in stops.made and _receipted(conn, repo, new):
+            # It has a receipt of its own already: the new one carries that too, and claims nothing.
+            carry(conn, repo, commit, olds + [new], None, own=False)
+        else:
+            carry(conn, repo, commit, olds, scope)
+    if kind == "rebase" and stops:
+        for sha in sorted(stops.made):  # made at a stop and amended there: not receipted yet
+            if sha not in news and not _receipted(conn, repo, sha) and attribution.claimed_by(conn, repo_key, sha) and _reachable(repo, sha):
+                carry(conn, repo, git.read_commit(repo, sha), [], None)
+        stops.finish(conn, repo, keep=set(news))
 
 
-#: In the queue folder: commits holding usage claimed at a rebase's edit stop, until it ends.
-EDITED = ".edited"
+def _receipted(conn: Any, repo: git.Repo, sha: str) -> bool:
+    """Whether this machine wrote a receipt for ``sha`` of ``repo``."""
+    return conn.execute("SELECT 1 FROM receipts WHERE commit_sha = ? AND repo = ?", (sha, str(repo.common_dir))).fetchone() is not None
 
 
-def _edited(repo: git.Repo) -> set[str]:
-    return {x for x in _read(repo.git_dir / QUEUE / EDITED).split() if len(x) >= 40}
+def _reachable(repo: git.Repo, sha: str) -> bool:
+    return git.proc(["merge-base", "--is-ancestor", sha, "HEAD"], repo.worktree).returncode == 0
 
 
-def _set_edited(repo: git.Repo, shas: set[str]) -> None:
-    path = repo.git_dir / QUEUE / EDITED
-    if shas:
-        path.write_text("".join(x + "\n" for x in sorted(shas)), encoding="utf-8")
-    else:
-        path.unlink(missing_ok=True)
+class _Stops:
+    """What a rebase's edit stops did, kept in the queue folder until the rebase ends: commits that
+    hold usage claimed by an amend there (``edited``), and commits made there, each with the
+    commit it was made on (``made``)."""
 
+    FILE = ".rebase-stops.json"
 
-def _release_edited(conn: Any, repo: git.Repo, shas: set[str]) -> None:
-    """The rebase is over and ``shas`` were not in what it made (it was aborted): what they
-    claimed at its edit stops goes back to the next commit."""
-    from aispend import attribution
+    def __init__(self, edited: set[str], made: dict[str, str], stopped: set[str] | None = None) -> None:
+        self.edited = edited
+        self.made = made
+        self.stopped = stopped or set()  # the commits the rebase stopped at
 
-    n = attribution.release(conn, sorted(shas))
-    if n:
-        log(f"{counted(n, 'request')} claimed at an edit stop of a rebase that was given up: left for the next commit")
-    _set_edited(repo, set())
+    def __bool__(self) -> bool:
+        return bool(self.edited or self.made)
+
+    @classmethod
+    def load(cls, repo: git.Repo) -> "_Stops":
+        import json
+
+        try:
+            data = json.loads(_read(repo.git_dir / QUEUE / cls.FILE) or "{}")
+            return cls(
+                {str(x) for x in data.get("edited", [])},
+                {str(k): str(v) for k, v in data.get("made", {}).items()},
+                {str(x) for x in data.get("stopped", [])},
+            )
+        except (ValueError, AttributeError):
+            return cls(set(), {})
+
+    def save(self, repo: git.Repo) -> None:
+        import json
+
+        path = repo.git_dir / QUEUE / self.FILE
+        if self:
+            data = {"edited": sorted(self.edited), "made": self.made, "stopped": sorted(self.stopped)}
+            path.write_text(json.dumps(data, sort_keys=True), encoding="utf-8")
+        else:
+            path.unlink(missing_ok=True)
+
+    def rewritten(self, conn: Any, repo_key: str, old: str, new: str) -> None:
+        """A step of the rebase rewrote ``old`` as ``new``: what ``old`` claimed at a stop follows it."""
+        from aispend import attribution
+
+        if old in self.edited:
+            attribution.move_claims(conn, repo_key, old, new)
+            self.edited = (self.edited - {old}) | {new}
+        elif old in self.made:
+            attribution.move_claims(conn, repo_key, old, new)
+            self.made[new] = self.made.pop(old)
+
+    def finish(self, conn: Any, repo: git.Repo, keep: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+        """The rebase is over (or was given up): commits tracked here that are not in HEAD's
+        history were thrown away, and what they claimed goes back to the next commit."""
+        from aispend import attribution
+
+        gone = sorted(sha for sha in self.edited | set(self.made) if sha not in keep and not _reachable(repo, sha))
+        n = attribution.release(conn, str(repo.common_dir), gone)
+        if n:
+            log(f"{counted(n, 'request')} claimed at an edit stop of a rebase that was given up: left for the next commit")
+        self.edited, self.made, self.stopped = set(), {}, set()
+        self.save(repo)
 
 
 def pre_push(remote: str) -> None:

@@ -100,7 +100,11 @@ fi
   echo "headref=$headref"
   echo "reflog=$(tail -n 1 "$gd/logs/HEAD" 2>/dev/null)"
   if [ -d "$gd/rebase-merge" ] || [ -d "$gd/rebase-apply" ]; then echo "rebasing=1"; fi
-  if [ -f "$gd/rebase-merge/amend" ]; then echo "edit_stop=1"; fi
+  if [ -f "$gd/rebase-merge/amend" ]; then
+    # The commit a rebase stopped at (to edit it, or to resolve a conflict).
+    stopped=; { read -r stopped < "$gd/rebase-merge/amend"; } 2>/dev/null
+    echo "edit_stop=1"; echo "stopped=$stopped"
+  fi
   echo "cherry_pick_head=$cherry"
   echo "todo=$todo"
   echo "created=$created"

@@ -31,7 +31,9 @@ def hermetic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("AISPEND_NOW", FIXED_NOW)
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     monkeypatch.setenv("GIT_AUTHOR_DATE", "2026-03-01T12:00:00+00:00")
-    monkeypatch.setenv("GIT_COMMITTER_DATE", "2026-03-01T12:00:00+00:00")
+    # git operations without a time of their own (a branch made, a switch) happen at the install
+    # time of the `repo` fixture: before the usage tests log, as they would in life.
+    monkeypatch.setenv("GIT_COMMITTER_DATE", "2026-03-01T09:00:00+00:00")
     monkeypatch.setenv("GIT_EDITOR", "false")
     monkeypatch.setenv("TZ", "UTC")
     monkeypatch.setenv("COLUMNS", "160")

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from aispend.sources.base import ParseResult, Prompt, Request, SessionInfo, Source
 
-__all__ = ["ParseResult", "Prompt", "Request", "SessionInfo", "Source", "get", "names"]
+__all__ = ["BRANCH_AT_SESSION_START", "ParseResult", "Prompt", "Request", "SessionInfo", "Source", "get", "names"]
+
+#: Agents that log the git branch once, when a session starts (Codex's ``session_meta``), not
+#: with each request: their requests carry the session's first branch, so attribution compares
+#: branch creations with the session's start, not the request's time (docs/attribution.md).
+BRANCH_AT_SESSION_START = ("codex",)
 
 
 def _registry() -> dict[str, Source]:

@@ -106,12 +106,13 @@ def test_later_usage_and_other_dirs_and_nested_repos_are_not_claimed(repo: Repo,
 
 
 def test_usage_on_another_branch_waits_for_a_commit_there(repo: Repo, spend: Spend) -> None:
+    repo.git("branch", "feature", env=at("2026-03-01T09:05:00Z"))
     spend.claude(repo.path, "2026-03-01T09:10:00Z", "on-main", branch="main")
     spend.claude(repo.path, "2026-03-01T09:11:00Z", "on-feature", branch="feature")
     spend.claude(repo.path, "2026-03-01T09:12:00Z", "detached", branch="HEAD")
     repo.commit("on main", "2026-03-01T09:30:00Z")
     assert [s["session"] for s in repo.receipts()[0]["sessions"]] == ["detached", "on-main"]
-    repo.git("switch", "-q", "-c", "feature")
+    repo.git("switch", "-q", "feature")
     repo.commit("on feature", "2026-03-01T09:40:00Z")
     assert [s["session"] for s in repo.receipts()[0]["sessions"]] == ["on-feature"]
 
