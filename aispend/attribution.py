@@ -199,10 +199,22 @@ def claimed_by(conn: sqlite3.Connection, repo: str, commit_sha: str) -> list[Cla
     return [Claimed(*row) for row in rows]
 
 
-def install_window(conn: sqlite3.Connection, repo: str) -> int | None:
-    """The install floor of ``repo`` (usage at or before it is never billed), or None if not installed."""
-    row = conn.execute("SELECT since_ms FROM installs WHERE repo = ?", (repo,)).fetchone()
-    return None if row is None else int(row[0])
+def install_window(conn: sqlite3.Connection, repo: str, at_ms: int | None = None) -> int | None:
+    """The billing start of ``repo`` (usage at or before it is never billed), or None if not
+    installed; ``at_ms``: the one in force then (a reinstall with ``--since`` moved it since)."""
+    row = conn.execute("SELECT since_ms, earlier FROM installs WHERE repo = ?", (repo,)).fetchone()
+    if row is None:
+        return None
+    if at_ms is not None and row[1]:
+        import json
+
+        try:
+            for until, since in sorted(p for p in json.loads(row[1]) if isinstance(p, list) and len(p) == 2):
+                if at_ms < int(until):
+                    return int(since)
+        except (ValueError, TypeError):
+            pass
+    return int(row[0])
 
 
 def move_claims(conn: sqlite3.Connection, repo: str, old: str, new: str) -> None:

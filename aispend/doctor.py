@@ -251,14 +251,14 @@ def _remotes(repo: git.Repo, syncing: bool) -> list[Finding]:
 
 
 def _queue(repo: git.Repo) -> list[Finding]:
-    from aispend.hookrun import QUEUE, entries, wait_idle
+    from aispend.hookrun import entries, queue_dir, queues, wait_idle
 
     wait_idle(repo.git_dir, timeout=5)
-    waiting = entries(repo.git_dir / QUEUE)
+    waiting = [p for q in queues(repo.git_dir) for p in entries(q)]
     if waiting:
         why = _last_queue_reason()
         n = len(waiting)
-        return [Finding("hooks", False, f"receipts not written yet: {counted(n, 'hook entry', 'hook entries')} {'waits' if n == 1 else 'wait'} in {repo.git_dir / QUEUE}"
+        return [Finding("hooks", False, f"receipts not written yet: {counted(n, 'hook entry', 'hook entries')} {'waits' if n == 1 else 'wait'} in {queue_dir(repo.git_dir)}"
                         + (f" ({why})" if why else ""),
                         "fix what hooks.log in the data dir says (the checks above name it), then run: aispend ingest")]
     return []

@@ -75,9 +75,17 @@ def ok(args: Sequence[str], cwd: Path | str | None = None) -> str | None:
 class Repo:
     """A worktree of a repository, as git itself resolves it."""
 
-    worktree: Path  # top level of this worktree
+    worktree: Path  # top level of this worktree (where git runs)
     git_dir: Path  # this worktree's git dir (.git, or .git/worktrees/NAME)
     common_dir: Path  # the repository's shared git dir
+    #: Where its agents worked, when that is not ``worktree``: a linked worktree removed since
+    #: (git then runs in the common dir).
+    removed_worktree: Path | None = None
+
+    @property
+    def work_root(self) -> Path:
+        """The folder whose agents' usage its commits claim."""
+        return self.removed_worktree or self.worktree
 
     def path(self, name: str) -> Path:
         """``git rev-parse --git-path NAME``: honours linked worktrees and core.hooksPath."""

@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     hook = args[0] if args else ""
 
-    def installed(git_dir: Path, say: bool = True) -> bool:
+    def installed(git_dir: Path, say: bool = True, queue: Path | None = None) -> bool:
         """Whether the repository of ``git_dir`` has an install record (the hooks act only then:
         a hooks folder shared by many repositories runs them everywhere); logged (``say``) when
         not. A state file that cannot be read counts as installed: the usual path says what is wrong."""
@@ -47,7 +47,12 @@ def main(argv: list[str] | None = None) -> int:
         from aispend.index.db import read_install
 
         common = _read(git_dir / "commondir").strip()  # a linked worktree's, as git resolves it
-        key = str((git_dir / common).resolve() if common else git_dir.resolve())
+        if common:
+            key = str((git_dir / common).resolve())
+        elif queue is not None and not git_dir.is_dir():  # a linked worktree removed since
+            key = str(_common_of_queue(queue).resolve())
+        else:
+            key = str(git_dir.resolve())
         try:
             if read_install(key) is not None:
                 return True
@@ -64,12 +69,18 @@ def main(argv: list[str] | None = None) -> int:
             if installed(git.find_repo().git_dir, say=False):  # post-commit says it
                 prepare_commit_msg(args[1:])
         elif hook == "drain":
+            # The entries name their worktrees; what git exported to the hook (GIT_DIR, the
+            # index) may be gone by now: a linked worktree removed right after its commit.
+            for var in ("GIT_DIR", "GIT_INDEX_FILE", "GIT_WORK_TREE", "GIT_PREFIX", "GIT_COMMON_DIR"):
+                os.environ.pop(var, None)
             git_dir = Path(args[1])
-            if installed(git_dir):
-                drain(git_dir, foreground=os.environ.get("AISPEND_HOOK_SYNC") == "1")
+            queue = Path(args[2]) if len(args) > 2 else None
+            if installed(git_dir, queue=queue):
+                drain(git_dir, foreground=os.environ.get("AISPEND_HOOK_SYNC") == "1", queue=queue)
             else:
-                for entry in entries(git_dir / QUEUE):  # the shim queued them: nothing will claim them
-                    entry.unlink(missing_ok=True)
+                for q in [queue] if queue is not None else queues(git_dir):
+                    for entry in entries(q):  # the shim queued them: nothing will claim them
+                        entry.unlink(missing_ok=True)
         elif hook == "pre-push":
             pre_push(args[1] if len(args) > 1 else "")
         elif hook in ("post-commit", "post-rewrite", "post-merge"):
@@ -218,7 +229,7 @@ def scope_for(
     from aispend.attribution import Scope, install_window
 
     key = str(repo.common_dir)
-    since = install_window(conn, key)
+    since = install_window(conn, key, until_ms)
     if since is None:
         # Hooks without an install record (a hooks folder shared with other repositories, hooks
         # copied, data dir wiped) bill nothing: only 'aispend install' starts billing a repository.
@@ -230,7 +241,7 @@ def scope_for(
         inherited = tuple(git.branch_origins(repo.common_dir, repo.git_dir, branch, created or None))
         made = git.branch_created_ms(repo.common_dir, branch, created or None)
     return Scope(
-        repo=key, worktree=repo.worktree, branch=branch, since_ms=since, until_ms=until_ms, inherited=inherited,
+        repo=key, worktree=repo.work_root, branch=branch, since_ms=since, until_ms=until_ms, inherited=inherited,
         branch_since_ms=made,
     )
 
@@ -265,6 +276,30 @@ def receipt_for_commit(conn: Any, repo: git.Repo, commit: git.Commit, scope: Any
 QUEUE = "aispend-queue"
 
 
+def queue_dir(git_dir: Path) -> Path:
+    """The queue of the worktree whose git dir is ``git_dir``: in it for the main worktree; in the
+    common dir for a linked one (``aispend-queue/worktrees/NAME``), which outlives the worktree:
+    ``git worktree remove`` right after a commit leaves its entry to be handled."""
+    common = _read(git_dir / "commondir").strip()
+    if not common:
+        return git_dir / QUEUE
+    base = Path(common) if os.path.isabs(common) else git_dir / common
+    return base / QUEUE / "worktrees" / git_dir.name
+
+
+def queues(git_dir: Path) -> list[Path]:
+    """The worktree's queue, and the one in its own git dir where hooks installed by an older
+    aispend still write a linked worktree's entries."""
+    q = queue_dir(git_dir)
+    legacy = git_dir / QUEUE
+    return [q] if legacy == q or not entries(legacy) else [legacy, q]
+
+
+def _common_of_queue(q: Path) -> Path:
+    """The repository's common git dir, from a queue's path alone (its worktree may be gone)."""
+    return q.parents[2] if q.parent.name == "worktrees" and q.parents[1].name == QUEUE else q.parent
+
+
 def _read(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8", errors="replace")
@@ -287,6 +322,7 @@ def gather(hook: str, args: list[str], stdin: str = "") -> tuple[Path, str]:
     facts = {
         "hook": hook,
         "worktree": str(repo.worktree),
+        "common": str(repo.common_dir),
         "head": head,
         "headref": headref,
         "reflog": reflog[-1] if reflog else "",
@@ -306,8 +342,8 @@ def gather(hook: str, args: list[str], stdin: str = "") -> tuple[Path, str]:
 
 def enqueue(git_dir: Path, hook: str, body: str) -> Path:
     """Add an entry to the queue (named by a counter, so entries sort in the order written)."""
-    q = git_dir / QUEUE
-    q.mkdir(exist_ok=True)
+    q = queue_dir(git_dir)
+    q.mkdir(parents=True, exist_ok=True)
     try:
         n = int(_read(q / ".seq").strip() or 0) + 1
     except ValueError:
@@ -337,8 +373,9 @@ def entries(q: Path) -> list[Path]:
         return []
 
 
-def drain(git_dir: Path, foreground: bool = False) -> None:
-    """Handle every queued entry of a worktree, in order; return when the queue is empty.
+def drain(git_dir: Path, foreground: bool = False, queue: Path | None = None) -> None:
+    """Handle every queued entry of a worktree (``queue``: that one queue), in order; return
+    when the queue is empty.
 
     One drain at a time per worktree (a lock); another one that finds the lock taken
     leaves, since the holder looks again for entries before it goes. An entry is handled
@@ -346,7 +383,11 @@ def drain(git_dir: Path, foreground: bool = False) -> None:
     a drain in the ``foreground`` (the commit waits for it) that runs out of its time
     budget hands the rest to a drain in the background instead.
     """
-    q = git_dir / QUEUE
+    for q in [queue] if queue is not None else queues(git_dir):
+        _drain_queue(git_dir, q, foreground)
+
+
+def _drain_queue(git_dir: Path, q: Path, foreground: bool) -> None:
     if not q.is_dir():
         return
     handled: set[str] = set()
@@ -371,7 +412,7 @@ def drain(git_dir: Path, foreground: bool = False) -> None:
             finally:
                 (q / ".pid").unlink(missing_ok=True)
         if outcome == HANDED_OFF:
-            _background_drain(git_dir)
+            _background_drain(git_dir, q)
             return
         if outcome == STALLED or not entries(q):
             # Outside the lock: the next commit's own drain need not wait for this.
@@ -384,11 +425,11 @@ def drain(git_dir: Path, foreground: bool = False) -> None:
 DONE, STALLED, HANDED_OFF = "done", "stalled", "handed off"
 
 
-def _background_drain(git_dir: Path) -> None:
+def _background_drain(git_dir: Path, q: Path) -> None:
     import subprocess
 
     subprocess.Popen(
-        [sys.executable, "-m", "aispend.hookrun", "drain", str(git_dir)],
+        [sys.executable, "-m", "aispend.hookrun", "drain", str(git_dir), str(q)],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True, env={k: v for k, v in os.environ.items() if k != "AISPEND_HOOK_SYNC"},
     )
@@ -415,7 +456,8 @@ def _remember(q: Path, worktrees: set[str]) -> None:
     try:
         for wt in sorted(worktrees):
             try:
-                remember_alerts(conn, git.find_repo(wt))
+                if Path(wt).is_dir():  # a linked worktree removed since has no next commit
+                    remember_alerts(conn, git.find_repo(wt))
             except Exception as e:  # noqa: BLE001 - alerts are a preview: the receipts are written
                 log(f"alerts not computed: {type(e).__name__}: {e}")
     finally:
@@ -425,10 +467,12 @@ def _remember(q: Path, worktrees: set[str]) -> None:
 
 def remembering(git_dir: Path) -> bool:
     """Whether a drain is still computing the next commit's alerts in this worktree."""
-    try:
-        markers = [p for p in (git_dir / QUEUE).iterdir() if p.name.startswith(REMEMBERING + ".")]
-    except OSError:
-        return False
+    markers = []
+    for q in queues(git_dir):
+        try:
+            markers += [p for p in q.iterdir() if p.name.startswith(REMEMBERING + ".")]
+        except OSError:
+            pass
     for m in markers:
         pid = m.name[len(REMEMBERING) + 1 :]
         try:
@@ -513,7 +557,7 @@ def _settle(todo: list[Path]) -> None:
 def queued_commits(git_dir: Path) -> set[str]:
     """The commits whose receipts entries still waiting in the worktree's queue will write."""
     out: set[str] = set()
-    for path in entries(git_dir / QUEUE):
+    for path in [p for q in queues(git_dir) for p in entries(q)]:
         facts, body = parse_entry(_read(path))
         if facts.get("head"):
             out.add(facts["head"])
@@ -527,19 +571,23 @@ def wait_idle(git_dir: Path, timeout: float = 10.0) -> bool:
     Entries are left waiting when a drain gave up on a busy index (``.stalled``), or
     when no drain is at work and the newest entry is older than a drain takes to start.
     """
-    q = git_dir / QUEUE
     deadline = time.monotonic() + timeout
     while True:
-        todo = entries(q)
-        if not todo:
+        if all(_idle(q) for q in queues(git_dir)):
             return True
-        if not _drain_alive(q):
-            newest = max((_mtime(p) for p in todo), default=0.0)
-            if _mtime(q / ".stalled") >= newest or time.time() - newest > STARTUP_GRACE_S:
-                return True
         if time.monotonic() >= deadline:
             return False
         time.sleep(0.02)
+
+
+def _idle(q: Path) -> bool:
+    todo = entries(q)
+    if not todo:
+        return True
+    if _drain_alive(q):
+        return False
+    newest = max((_mtime(p) for p in todo), default=0.0)
+    return _mtime(q / ".stalled") >= newest or time.time() - newest > STARTUP_GRACE_S
 
 
 #: Longer than a background drain takes to start and take its lock.
@@ -591,10 +639,23 @@ def entry_moment(facts: dict[str, str], path: Path | None) -> int:
     return clock.now_ms()
 
 
+def _repo_of(facts: dict[str, str]) -> git.Repo:
+    """The worktree an entry was written in; for a linked worktree removed since, the repository
+    as its common git dir sees it (git runs there), still named by the worktree's path (the
+    usage it may claim was logged there)."""
+    where = Path(facts["worktree"])
+    if where.is_dir() or not facts.get("common"):
+        return git.find_repo(where)
+    common = Path(facts["common"]).resolve()
+    if not common.is_dir():
+        return git.find_repo(where)  # the repository itself is gone: say so
+    return git.Repo(worktree=common, git_dir=common / "worktrees" / "removed", common_dir=common, removed_worktree=where)
+
+
 def handle(conn: Any, facts: dict[str, str], body: str) -> None:
     """Build the receipts one queue entry asks for (``facts["moment"]``: when its hook ran)."""
     hook = facts.get("hook")
-    repo = git.find_repo(facts["worktree"])
+    repo = _repo_of(facts)
     branch = branch_of(facts.get("headref", ""))
     moment = int(facts["moment"]) if facts.get("moment", "").isdigit() else entry_moment(facts, None)
     if facts.get("rebasing") != "1" and not (hook == "post-rewrite" and facts.get("args", "").startswith("rebase")):
@@ -787,7 +848,7 @@ class _Stops:
         import json
 
         try:
-            data = json.loads(_read(repo.git_dir / QUEUE / cls.FILE) or "{}")
+            data = json.loads(_read(queue_dir(repo.git_dir) / cls.FILE) or "{}")
             return cls(
                 {str(x) for x in data.get("edited", [])},
                 {str(k): str(v) for k, v in data.get("made", {}).items()},
@@ -799,7 +860,7 @@ class _Stops:
     def save(self, repo: git.Repo) -> None:
         import json
 
-        path = repo.git_dir / QUEUE / self.FILE
+        path = queue_dir(repo.git_dir) / self.FILE
         if self:
             data = {"edited": sorted(self.edited), "made": self.made, "stopped": sorted(self.stopped)}
             path.write_text(json.dumps(data, sort_keys=True), encoding="utf-8")

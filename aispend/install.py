@@ -199,7 +199,10 @@ def uninstall_hooks(repo: git.Repo) -> UninstallResult:
                 result.removed.append(hook)
         elif path.exists() and (legacy.exists() or legacy.is_symlink()):
             result.foreign.append(hook)  # replaced since: keep both, say so
-    _drop_empty_queue(repo.git_dir / "aispend-queue")
+    from aispend.hookrun import QUEUE, queue_dir
+
+    for q in {repo.git_dir / QUEUE, queue_dir(repo.git_dir)}:
+        _drop_empty_queue(q)
     return result
 
 
@@ -279,7 +282,7 @@ def record_install(
     now = clock.now_ms()
     key = str(repo.common_dir)
     with transaction(conn):
-        row = conn.execute("SELECT since_ms FROM installs WHERE repo = ?", (key,)).fetchone()
+        row = conn.execute("SELECT since_ms, earlier FROM installs WHERE repo = ?", (key,)).fetchone()
         if row is None:
             since = since_ms if since_ms is not None else now - (backfill_ms or 0)
             conn.execute(
@@ -293,9 +296,20 @@ def record_install(
             since = min(int(row[0]), now - backfill_ms)
         else:
             since = int(row[0])
+        earlier = row[1]
+        if since != int(row[0]):
+            # Commits made until now keep the start in force when they were made (their entries
+            # may still wait in a queue): attribution.install_window.
+            import json
+
+            try:
+                kept = [p for p in json.loads(earlier or "[]") if isinstance(p, list) and len(p) == 2]
+            except ValueError:
+                kept = []
+            earlier = json.dumps(kept + [[now, int(row[0])]])
         conn.execute(
-            "UPDATE installs SET since_ms = ?, trailer = ?, sync = max(coalesce(sync, 0), ?) WHERE repo = ?",
-            (since, int(trailer), int(sync), key),
+            "UPDATE installs SET since_ms = ?, trailer = ?, sync = max(coalesce(sync, 0), ?), earlier = ? WHERE repo = ?",
+            (since, int(trailer), int(sync), earlier, key),
         )
         return since, False
 

@@ -67,35 +67,42 @@ fi
 out=$(git rev-parse --absolute-git-dir HEAD 2>/dev/null) || exit $status
 gd=${out%%"$nl"*}
 head=${out#*"$nl"}
-q="$gd/aispend-queue"
-[ -d "$q" ] || mkdir "$q" 2>/dev/null || exit $status
+# The queue: in the git dir; a linked worktree's in the repository's common dir, so that
+# 'git worktree remove' right after a commit does not take the entry with it.
+common=; { read -r common < "$gd/commondir"; } 2>/dev/null
+case $common in
+  "") common=$gd; q="$gd/aispend-queue" ;;
+  *) case $common in /*) ;; *) common="$gd/$common" ;; esac
+     # Made absolute now: the path through this worktree's git dir goes when it is removed.
+     common=$(cd "$common" 2>/dev/null && pwd -P) || exit $status
+     q="$common/aispend-queue/worktrees/${gd##*/}" ;;
+esac
+[ -d "$q" ] || mkdir -p "$q" 2>/dev/null || exit $status
 n=0
 { read -r n < "$q/.seq"; } 2>/dev/null
 case $n in ""|*[!0-9]*) n=0 ;; esac
 n=$((n + 1))
 echo "$n" > "$q/.seq"
 entry="$q/$(printf '%012d' "$n").$HOOK"
-headref=; cherry=; todo=; common=; created=; rebase_head=
+headref=; cherry=; todo=; created=; rebase_head=
 { read -r headref < "$gd/HEAD"; } 2>/dev/null
 # The branch's first reflog line says when and from what it was created: usage logged on
 # that branch before then may be claimed here (kept now: the branch may be gone by the time
 # the entry is handled).
 case $headref in
-  "ref: refs/heads/"*)
-    { read -r common < "$gd/commondir"; } 2>/dev/null
-    case $common in "") common=$gd ;; /*) ;; *) common="$gd/$common" ;; esac
-    { read -r created < "$common/logs/${headref#ref: }"; } 2>/dev/null ;;
+  "ref: refs/heads/"*) { read -r created < "$common/logs/${headref#ref: }"; } 2>/dev/null ;;
 esac
 { read -r rebase_head < "$gd/rebase-merge/head-name"; } 2>/dev/null || { read -r rebase_head < "$gd/rebase-apply/head-name"; } 2>/dev/null
 { read -r cherry < "$gd/CHERRY_PICK_HEAD"; } 2>/dev/null
-if [ "$HOOK" = post-commit ] && [ -f "$q/.cherry-pick-head" ]; then
-  [ -n "$cherry" ] || { read -r cherry < "$q/.cherry-pick-head"; } 2>/dev/null
-  rm -f "$q/.cherry-pick-head"
+if [ "$HOOK" = post-commit ] && [ -f "$gd/aispend-queue/.cherry-pick-head" ]; then
+  [ -n "$cherry" ] || { read -r cherry < "$gd/aispend-queue/.cherry-pick-head"; } 2>/dev/null
+  rm -f "$gd/aispend-queue/.cherry-pick-head"
 fi
 { read -r todo < "$gd/sequencer/todo"; } 2>/dev/null
 {
   echo "hook=$HOOK"
   echo "worktree=$PWD"
+  echo "common=$common"
   echo "head=$head"
   echo "headref=$headref"
   echo "reflog=$(tail -n 1 "$gd/logs/HEAD" 2>/dev/null)"
@@ -115,7 +122,7 @@ fi
   if [ "$HOOK" = post-rewrite ]; then printf '%s\n' "$rewritten"; fi
 } > "$entry.tmp" 2>/dev/null && mv "$entry.tmp" "$entry" || exit $status
 if [ "$AISPEND_HOOK_SYNC" = 1 ]; then
-  run drain "$gd" </dev/null >/dev/null 2>&1
+  run drain "$gd" "$q" </dev/null >/dev/null 2>&1
 else
   # A drain already at work takes the new entry too.
   pid=
@@ -124,7 +131,8 @@ else
     # exec first: a redirection on the call itself would leave copies of git's
     # output pipes open in the background process (dash), and whoever reads
     # git's output would wait for it.
-    (exec </dev/null >/dev/null 2>&1; run drain "$gd" &)
+    # In the common dir: the worktree may be removed before the drain has started.
+    (exec </dev/null >/dev/null 2>&1; cd "$common" && run drain "$gd" "$q" &)
   fi
 fi
 exit $status

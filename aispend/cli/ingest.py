@@ -68,26 +68,31 @@ def _drain_queues(quiet: bool) -> None:
         last = conn.execute("SELECT coalesce(max(rowid), 0) FROM receipts").fetchone()[0]
     finally:
         conn.close()
-    queues: list[Path] = []  # git dirs with entries: a repository's common dir, its worktrees' dirs
+    # (git dir, queue) with entries: a repository's own, its linked worktrees' (in the common dir,
+    # where they outlive a removed worktree; in their git dirs from hooks an older aispend wrote)
+    queues: list[tuple[Path, Path]] = []
     for repo in repos:
         common = Path(repo)
+        linked = common / hookrun.QUEUE / "worktrees"
+        found = [(common, common / hookrun.QUEUE)]
+        found += [(common / "worktrees" / q.name, q) for q in sorted(linked.iterdir()) if q.is_dir()] if linked.is_dir() else []
         worktrees = common / "worktrees"
-        linked = sorted(p for p in worktrees.iterdir() if p.is_dir()) if worktrees.is_dir() else []
-        queues += [gd for gd in [common, *linked] if hookrun.entries(gd / hookrun.QUEUE)]
+        found += [(gd, gd / hookrun.QUEUE) for gd in sorted(worktrees.iterdir()) if gd.is_dir()] if worktrees.is_dir() else []
+        queues += [(gd, q) for gd, q in found if hookrun.entries(q)]
     if not queues:
         return
-    queued = sum(len(hookrun.entries(gd / hookrun.QUEUE)) for gd in queues)
-    for gd in queues:
+    queued = sum(len(hookrun.entries(q)) for _, q in queues)
+    for gd, q in queues:
         try:
-            hookrun.drain(gd)
+            hookrun.drain(gd, queue=q)
         except Exception as e:  # noqa: BLE001 - its entries stay: counted below, logged as the hooks do
-            hookrun.log(f"ingest: queue {gd / hookrun.QUEUE}: {type(e).__name__}: {e}")
+            hookrun.log(f"ingest: queue {q}: {type(e).__name__}: {e}")
     conn = db.connect()
     try:
         got = conn.execute("SELECT count(DISTINCT commit_sha) FROM receipts WHERE rowid > ?", (last,)).fetchone()[0]
     finally:
         conn.close()
-    left = sum(len(hookrun.entries(gd / hookrun.QUEUE)) for gd in queues)
+    left = sum(len(hookrun.entries(q)) for _, q in queues)
     if not quiet:
         done = "got its receipt" if got == 1 else "got their receipts"
         typer.echo(f"{counted(got, 'queued commit')} {done} ({counted(queued - left, 'hook queue entry', 'hook queue entries')} handled)")

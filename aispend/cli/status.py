@@ -154,7 +154,8 @@ def status(
         # Yours: your budget, your cache hits, this machine's sessions; a broken policy file too.
         alerts = [a for a in alerts if a.get("kind") == "policy"] + mine(alerts, git.config(repo, "user.email"))
     key_path, key_state = _key_state()
-    queued = len(hookrun.entries(repo.git_dir / hookrun.QUEUE))
+    queue = hookrun.queue_dir(repo.git_dir)
+    queued = sum(len(hookrun.entries(q)) for q in hookrun.queues(repo.git_dir))
     last_cost = None
     if last:
         try:
@@ -199,7 +200,7 @@ def status(
     say(f"signing key: {key_path} ({key_state})")
     if queued:
         # Entries left by the hooks (the key or the index was not usable): written at the next commit once fixed.
-        say(f"waiting for receipts: {counted(queued, 'hook entry', 'hook entries')} in {repo.git_dir / hookrun.QUEUE} (hooks.log in the data dir says why)")
+        say(f"waiting for receipts: {counted(queued, 'hook entry', 'hook entries')} in {queue} (hooks.log in the data dir says why)")
     n = unclaimed
     what = f"${n['cost_usd']:,.4f}: {counted(n['requests'], 'request')}, {counted(n['sessions'], 'session')}, {counted(n['total_tokens'], 'token')}"
     if receipts:

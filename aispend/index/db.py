@@ -287,6 +287,10 @@ STATE_MIGRATIONS: list[list[str]] = [
         )""",
         *_RECEIPTS,
     ],
+    # 2: the billing starts a repository had before a reinstall moved it (JSON [[until_ms,
+    # since_ms], ...]): a commit made before the move claims under the start then in force,
+    # however late its receipt is built.
+    ["ALTER TABLE {db}installs ADD COLUMN earlier TEXT"],
 ]
 
 STATE_VERSION = len(STATE_MIGRATIONS)

@@ -38,7 +38,7 @@ def schema_4_index(path: Path) -> None:
 
 def moved(conn: sqlite3.Connection) -> None:
     """Every row is in the state file, once, and the index has none of those tables left."""
-    assert conn.execute("SELECT * FROM state.installs ORDER BY repo").fetchall() == INSTALLS
+    assert conn.execute("SELECT repo, installed_ms, since_ms, trailer, sync FROM state.installs ORDER BY repo").fetchall() == INSTALLS
     assert conn.execute("SELECT * FROM state.claims ORDER BY request_key").fetchall() == CLAIMS
     assert conn.execute("SELECT * FROM state.receipts ORDER BY rowid").fetchall() == RECEIPTS
     left = conn.execute("SELECT name FROM main.sqlite_master WHERE name IN ('installs', 'claims', 'receipts')").fetchall()

@@ -43,9 +43,9 @@ def iso(t: datetime) -> str:
 
 
 def hold_queue(r: Repo) -> Any:
-    """Take the worktree's queue lock: the hooks' drains find it taken and leave every entry
-    queued (a writer that never ran) until the returned file is closed."""
-    q = r.path / ".git" / "aispend-queue"
+    """Take the worktree's queue lock (in its own git dir): the hooks' drains find it taken and
+    leave every entry queued (a writer that never ran) until the returned file is closed."""
+    q = Path(git(r.path, "rev-parse", "--absolute-git-dir").strip()) / "aispend-queue"
     q.mkdir(exist_ok=True)
     lock = open(q / ".lock", "a")
     fcntl.flock(lock, fcntl.LOCK_EX)
@@ -423,3 +423,35 @@ def test_commits_made_while_the_key_needs_a_chmod_get_their_own_receipts_once_fi
     assert [sessions(repo, c) for c in (c1, c2)] == [[["u1"]], [["u2"]]]
     c3 = repo.commit("c3", "2026-03-01T09:15:00Z")
     assert [sessions(repo, c) for c in (c1, c2, c3)] == [[["u1"]], [["u2"]], [["u3"]]]
+
+
+def test_a_linked_worktree_queues_in_the_common_dir_and_old_hooks_queue_still_drains(repo: Repo, spend: Spend, tmp_path: Path) -> None:
+    """A linked worktree's entries live in the common dir (``aispend-queue/worktrees/NAME``), so
+    that ``git worktree remove`` right after a commit loses nothing; entries that hooks of an
+    older aispend wrote into the worktree's own git dir are still handled."""
+    wt = tmp_path / "wt"
+    repo.git("worktree", "add", "-q", "-b", "task", str(wt), env=at("2026-03-01T09:05:00Z"))
+    gd = Path(git(wt, "rev-parse", "--absolute-git-dir").strip())
+    new_q = repo.path / ".git" / "aispend-queue" / "worktrees" / "wt"
+    spend.claude(wt, "2026-03-01T09:10:00Z", "old-hooks", branch="task")
+    new_q.mkdir(parents=True)
+    with hold_queue(Repo(wt)) as _, open(new_q / ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        (wt / "a.txt").write_text("a")
+        git(wt, "add", "a.txt")
+        git(wt, "commit", "-q", "-m", "a", env=at("2026-03-01T09:11:00Z"))
+        [entry] = list(new_q.glob("0*.post-commit"))
+        entry.rename(gd / "aispend-queue" / entry.name)  # where an older shim wrote it
+    sha = git(wt, "rev-parse", "HEAD").strip()
+    subprocess.run([sys.executable, "-m", "aispend.hookrun", "drain", str(gd)], check=True)  # as an older shim calls it
+    assert sessions(repo, sha) == [["old-hooks"]]
+    spend.claude(wt, "2026-03-01T09:12:00Z", "gone", branch="task")
+    (wt / "b.txt").write_text("b")
+    git(wt, "add", "b.txt")
+    git(wt, "commit", "-q", "-m", "b", env=at("2026-03-01T09:13:00Z"))
+    sha2 = git(wt, "rev-parse", "HEAD").strip()
+    git(repo.path, "worktree", "remove", str(wt))
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not git(repo.path, "notes", "--ref=refs/notes/aispend", "list", sha2, check=False):
+        time.sleep(0.05)
+    assert sessions(repo, sha2) == [["gone"]]

@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 
 from aispend.hookrun import QUEUE, entries
+from aispend.index import db
 from tests.gitutil import Repo, Spend, at, git
 
 
@@ -142,7 +143,7 @@ def test_the_rebuild_drains_the_queues_of_every_installed_repository_and_worktre
     cw = wt.commit("side", "2026-03-01T09:21:00Z")
     cb = b.commit("b", "2026-03-01T09:22:00Z")
     nothing = b.commit("b again, no usage", "2026-03-01T09:23:00Z")
-    side_queue = a.path / ".git" / "worktrees" / "a-side" / QUEUE
+    side_queue = a.path / ".git" / QUEUE / "worktrees" / "a-side"  # in the common dir: it outlives the worktree
     assert len(entries(side_queue)) == 1 and len(queued(a)) == 1 and len(queued(b)) == 2
     out = a.aispend("ingest", "--rebuild", "--quiet").stdout
     assert out == ""  # --quiet: nothing unless something is wrong
@@ -214,7 +215,7 @@ def test_an_unreadable_state_file_is_named_with_what_to_do_and_commits_still_go_
 def test_doctor_checks_the_state_file(repo: Repo) -> None:
     fs = json.loads(repo.aispend("doctor", "--json").stdout)
     [ok] = [f for f in fs if f["check"] == "state"]
-    assert ok["ok"] and ok["message"] == f"{state()} (schema 1, mode 0600)"
+    assert ok["ok"] and ok["message"] == f"{state()} (schema {db.STATE_VERSION}, mode 0600)"
     state().chmod(0o644)
     p = repo.aispend("doctor", "--json", check=False)
     assert p.returncode == 1
