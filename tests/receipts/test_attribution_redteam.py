@@ -306,9 +306,9 @@ def test_a_branch_renamed_while_its_usage_waits(repo: Repo, spend: Spend) -> Non
     assert sess(repo, repo.commit("m", "2026-03-01T09:20:00Z")) == ["on-main"]
 
 
-def test_a_rename_after_the_commit_but_before_its_late_drain_changes_nothing(tmp_path: Path, spend: Spend) -> None:
-    """The commit on ``b`` (renamed from ``a``, made from main) is drained only after ``b`` was
-    renamed again to ``c``: its receipt must be the one an immediate drain gives."""
+def drained_at_once_and_late(tmp_path: Path, spend: Spend, make_b: Any, afterwards: Any) -> list[list[str]]:
+    """The sessions of a commit on ``b`` (``make_b(r)`` leaves HEAD there, after work on main at
+    09:10 and on ``a`` at 09:12), drained at once and drained only after ``afterwards(r)``."""
     receipts = []
     for late in (False, True):
         r = Repo.init(tmp_path / f"repo-{late}")
@@ -316,43 +316,40 @@ def test_a_rename_after_the_commit_but_before_its_late_drain_changes_nothing(tmp
         spend.claude(r.path, "2026-03-01T09:10:00Z", f"on-main-{late}", branch="main")
         r.git("switch", "-q", "-c", "a", env=at("2026-03-01T09:11:00Z"))
         spend.claude(r.path, "2026-03-01T09:12:00Z", f"on-a-{late}", branch="a")
-        r.git("branch", "-m", "a", "b", env=at("2026-03-01T09:13:00Z"))
+        make_b(r)
         lock = hold_queue(r) if late else None
         (r.path / "x.txt").write_text("x")
         git(r.path, "add", "x.txt")
         git(r.path, "commit", "-q", "-m", f"on b {late}", env=at("2026-03-01T09:14:00Z"))
         if not late:
             r.settle()
-        git(r.path, "branch", "-m", "b", "c", env=at("2026-03-01T09:15:00Z"))
+        afterwards(r)
         if lock:
             lock.close()
             drain_now(r)
         receipts.append(sess(r))
+    return receipts
+
+
+def test_a_rename_after_the_commit_but_before_its_late_drain_changes_nothing(tmp_path: Path, spend: Spend) -> None:
+    """The commit on ``b`` (renamed from ``a``, made from main) is drained only after ``b`` was
+    renamed again to ``c``: its receipt must be the one an immediate drain gives."""
+    receipts = drained_at_once_and_late(
+        tmp_path, spend,
+        lambda r: r.git("branch", "-m", "a", "b", env=at("2026-03-01T09:13:00Z")),
+        lambda r: git(r.path, "branch", "-m", "b", "c", env=at("2026-03-01T09:15:00Z")),
+    )
     assert receipts == [["on-a-False", "on-main-False"], ["on-a-True", "on-main-True"]]
 
 
 def test_a_parent_branch_deleted_before_the_late_drain_changes_nothing(tmp_path: Path, spend: Spend) -> None:
     """main -> a -> b; the commit on b is drained after ``a`` was deleted: b still carries main's
     work from before a was made (as it does when drained at once)."""
-    receipts = []
-    for late in (False, True):
-        r = Repo.init(tmp_path / f"repo-{late}")
-        r.install()
-        spend.claude(r.path, "2026-03-01T09:10:00Z", f"on-main-{late}", branch="main")
-        r.git("switch", "-q", "-c", "a", env=at("2026-03-01T09:11:00Z"))
-        spend.claude(r.path, "2026-03-01T09:12:00Z", f"on-a-{late}", branch="a")
-        r.git("switch", "-q", "-c", "b", env=at("2026-03-01T09:13:00Z"))
-        lock = hold_queue(r) if late else None
-        (r.path / "x.txt").write_text("x")
-        git(r.path, "add", "x.txt")
-        git(r.path, "commit", "-q", "-m", f"on b {late}", env=at("2026-03-01T09:14:00Z"))
-        if not late:
-            r.settle()
-        git(r.path, "branch", "-q", "-D", "a", env=at("2026-03-01T09:15:00Z"))
-        if lock:
-            lock.close()
-            drain_now(r)
-        receipts.append(sess(r))
+    receipts = drained_at_once_and_late(
+        tmp_path, spend,
+        lambda r: r.git("switch", "-q", "-c", "b", env=at("2026-03-01T09:13:00Z")),
+        lambda r: git(r.path, "branch", "-q", "-D", "a", env=at("2026-03-01T09:15:00Z")),
+    )
     assert receipts == [["on-a-False", "on-main-False"], ["on-a-True", "on-main-True"]]
 
 

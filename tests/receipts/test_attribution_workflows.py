@@ -23,7 +23,6 @@ from typing import Any
 import pytest
 
 from tests.gitutil import Repo, Spend, at, git
-from tests.receipts.test_hook_behaviour import commit_with_editor
 
 
 def sessions(r: Repo, rev: str = "HEAD") -> list[list[str]]:
@@ -273,18 +272,23 @@ def test_git_pull_making_a_merge_commit_claims_like_a_commit(tmp_path: Path, spe
 # -- amend and edit stops ------------------------------------------------------------------------
 
 
+def amend_with_editor(repo: Repo, tmp_path: Path, when: str) -> str:
+    """``git commit --amend`` through an editor that keeps what it was shown; that text."""
+    seen = tmp_path / "seen.txt"
+    editor = tmp_path / "editor.sh"
+    editor.write_text(f'#!/bin/sh\ncp "$1" {seen}\n')
+    editor.chmod(0o755)
+    repo.git("commit", "-q", "--amend", env={**at(when), "GIT_EDITOR": str(editor)})
+    return seen.read_text()
+
+
 def test_the_amend_comment_shows_the_total_and_what_is_new(repo: Repo, spend: Spend, tmp_path: Path) -> None:
     spend.claude(repo.path, "2026-03-01T09:10:00Z", "s1", inp=20000, out=10000)
     repo.commit("first", "2026-03-01T09:15:00Z")
     [old] = repo.receipts()
     assert old["totals"]["cost_usd"] == "0.21"
     spend.claude(repo.path, "2026-03-01T09:20:00Z", "s2")
-    seen = tmp_path / "seen.txt"
-    editor = tmp_path / "editor.sh"
-    editor.write_text(f'#!/bin/sh\ncp "$1" {seen}\n')
-    editor.chmod(0o755)
-    repo.git("commit", "-q", "--amend", env={**at("2026-03-01T09:30:00Z"), "GIT_EDITOR": str(editor)})
-    shown = seen.read_text()
+    shown = amend_with_editor(repo, tmp_path, "2026-03-01T09:30:00Z")
     assert "# aispend: this commit will carry $0.2205 (2 sessions, 31.5k tokens): $0.0105 new, $0.2100 carried from the commit it amends\n" in shown
     [new] = repo.receipts()
     assert new["totals"]["cost_usd"] == "0.2205"
@@ -294,12 +298,7 @@ def test_the_amend_comment_shows_the_total_and_what_is_new(repo: Repo, spend: Sp
 def test_the_amend_comment_with_nothing_new(repo: Repo, spend: Spend, tmp_path: Path) -> None:
     spend.claude(repo.path, "2026-03-01T09:10:00Z", "s1")
     repo.commit("first", "2026-03-01T09:15:00Z")
-    seen = tmp_path / "seen.txt"
-    editor = tmp_path / "editor.sh"
-    editor.write_text(f'#!/bin/sh\ncp "$1" {seen}\n')
-    editor.chmod(0o755)
-    repo.git("commit", "-q", "--amend", env={**at("2026-03-01T09:30:00Z"), "GIT_EDITOR": str(editor)})
-    shown = seen.read_text()
+    shown = amend_with_editor(repo, tmp_path, "2026-03-01T09:30:00Z")
     assert "# aispend: this commit will carry $0.0105 (1 session, 1.5k tokens): $0.0000 new, $0.0105 carried from the commit it amends\n" in shown
     assert "#   models: claude-sonnet-4-5-20250929\n" in shown  # the details cover what is carried too
     assert "#   cache hits: 0% of input tokens\n" in shown
