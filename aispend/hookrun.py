@@ -76,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
             git_dir = Path(args[1])
             queue = Path(args[2]) if len(args) > 2 else None
             if installed(git_dir, queue=queue):
+                if queue is not None and git_dir.is_dir() and queue.resolve() in [q.resolve() for q in queues(git_dir)]:
+                    queue = None  # all of the worktree's queues, an older aispend's first
                 drain(git_dir, foreground=os.environ.get("AISPEND_HOOK_SYNC") == "1", queue=queue)
             else:
                 for q in [queue] if queue is not None else queues(git_dir):
@@ -349,7 +351,7 @@ def enqueue(git_dir: Path, hook: str, body: str) -> Path:
     except ValueError:
         n = 1
     (q / ".seq").write_text(f"{n}\n", encoding="utf-8")
-    path = q / f"{n:012d}.{hook}"
+    path = q / f"{n:012d}.{os.getpid()}.{hook}"
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(body, encoding="utf-8")
     tmp.replace(path)
@@ -357,7 +359,9 @@ def enqueue(git_dir: Path, hook: str, body: str) -> Path:
 
 
 def parse_entry(text: str) -> tuple[dict[str, str], str]:
-    head, _, body = text.partition("--\n")
+    """An entry's facts (``key=value`` lines) and its body (after a line that is just ``--``:
+    a value may end in ``--`` too, a commit subject in the reflog line)."""
+    head, _, body = ("\n" + text).partition("\n--\n")
     facts = {}
     for line in head.splitlines():
         k, sep, v = line.partition("=")
@@ -661,7 +665,7 @@ def handle(conn: Any, facts: dict[str, str], body: str) -> None:
     if facts.get("rebasing") != "1" and not (hook == "post-rewrite" and facts.get("args", "").startswith("rebase")):
         stops = _Stops.load(repo)
         if stops:
-            stops.finish(conn, repo)  # a rebase given up after an edit stop
+            stops.finish(conn, repo, facts.get("head") or "HEAD")  # a rebase given up after an edit stop
     if hook == "post-commit":
         _commit_entry(conn, repo, facts, branch, moment)
     elif hook == "post-merge":
@@ -780,7 +784,10 @@ def _rewrite_entry(
     from aispend import attribution
 
     repo_key = str(repo.common_dir)
-    pairs = [(p[0], p[1]) for p in (line.split() for line in stdin.splitlines()) if len(p) >= 2 and p[0] != p[1]]
+    pairs = [
+        (p[0], p[1]) for p in (line.split() for line in stdin.splitlines())
+        if len(p) >= 2 and p[0] != p[1] and _is_id(p[0]) and _is_id(p[1])
+    ]
     stops = _Stops.load(repo)
     if kind == "amend" and facts.get("rebasing") == "1":
         for old, new in pairs:
@@ -813,10 +820,16 @@ def _rewrite_entry(
         else:
             carry(conn, repo, commit, olds, scope)
     if kind == "rebase" and stops:
+        tip = facts.get("head") or "HEAD"  # HEAD when the rebase ended, not when this runs
         for sha in sorted(stops.made):  # made at a stop and amended there: not receipted yet
-            if sha not in news and not _receipted(conn, repo, sha) and attribution.claimed_by(conn, repo_key, sha) and _reachable(repo, sha):
+            if sha not in news and not _receipted(conn, repo, sha) and attribution.claimed_by(conn, repo_key, sha) and _reachable(repo, sha, tip):
                 carry(conn, repo, git.read_commit(repo, sha), [], None)
-        stops.finish(conn, repo, keep=set(news))
+        stops.finish(conn, repo, tip, keep=set(news))
+
+
+def _is_id(text: str) -> bool:
+    """A full object id (SHA-1 or SHA-256), as git's rewritten list gives them."""
+    return len(text) in (40, 64) and all(c in "0123456789abcdef" for c in text)
 
 
 def _receipted(conn: Any, repo: git.Repo, sha: str) -> bool:
@@ -824,8 +837,10 @@ def _receipted(conn: Any, repo: git.Repo, sha: str) -> bool:
     return conn.execute("SELECT 1 FROM receipts WHERE commit_sha = ? AND repo = ?", (sha, str(repo.common_dir))).fetchone() is not None
 
 
-def _reachable(repo: git.Repo, sha: str) -> bool:
-    return git.proc(["merge-base", "--is-ancestor", sha, "HEAD"], repo.worktree).returncode == 0
+def _reachable(repo: git.Repo, sha: str, tip: str) -> bool:
+    """Whether ``sha`` is in the history of ``tip`` (HEAD as the hook saw it: the drain may run
+    after a checkout of another branch)."""
+    return git.proc(["merge-base", "--is-ancestor", sha, tip], repo.worktree).returncode == 0
 
 
 class _Stops:
@@ -878,12 +893,12 @@ class _Stops:
             attribution.move_claims(conn, repo_key, old, new)
             self.made[new] = self.made.pop(old)
 
-    def finish(self, conn: Any, repo: git.Repo, keep: set[str] = frozenset()) -> None:  # type: ignore[assignment]
-        """The rebase is over (or was given up): commits tracked here that are not in HEAD's
-        history were thrown away, and what they claimed goes back to the next commit."""
+    def finish(self, conn: Any, repo: git.Repo, tip: str, keep: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+        """The rebase is over (or was given up): commits tracked here that are not in the history
+        of ``tip`` (HEAD then) were thrown away, and what they claimed goes back to the next commit."""
         from aispend import attribution
 
-        gone = sorted(sha for sha in self.edited | set(self.made) if sha not in keep and not _reachable(repo, sha))
+        gone = sorted(sha for sha in self.edited | set(self.made) if sha not in keep and not _reachable(repo, sha, tip))
         n = attribution.release(conn, str(repo.common_dir), gone)
         if n:
             log(f"{counted(n, 'request')} claimed at an edit stop of a rebase that was given up: left for the next commit")

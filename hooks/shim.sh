@@ -83,7 +83,8 @@ n=0
 case $n in ""|*[!0-9]*) n=0 ;; esac
 n=$((n + 1))
 echo "$n" > "$q/.seq"
-entry="$q/$(printf '%012d' "$n").$HOOK"
+# The process id keeps two hooks that run at once (two commits in one worktree) apart.
+entry="$q/$(printf '%012d' "$n").$$.$HOOK"
 headref=; cherry=; todo=; created=; rebase_head=
 { read -r headref < "$gd/HEAD"; } 2>/dev/null
 # The branch's first reflog line says when and from what it was created: usage logged on

@@ -75,9 +75,11 @@ def _drain_queues(quiet: bool) -> None:
         common = Path(repo)
         linked = common / hookrun.QUEUE / "worktrees"
         found = [(common, common / hookrun.QUEUE)]
-        found += [(common / "worktrees" / q.name, q) for q in sorted(linked.iterdir()) if q.is_dir()] if linked.is_dir() else []
+        names = {q.name for q in linked.iterdir() if q.is_dir()} if linked.is_dir() else set()
         worktrees = common / "worktrees"
-        found += [(gd, gd / hookrun.QUEUE) for gd in sorted(worktrees.iterdir()) if gd.is_dir()] if worktrees.is_dir() else []
+        names |= {gd.name for gd in worktrees.iterdir() if gd.is_dir()} if worktrees.is_dir() else set()
+        for name in sorted(names):  # an older aispend's queue in the worktree's git dir first
+            found += [(worktrees / name, worktrees / name / hookrun.QUEUE), (worktrees / name, linked / name)]
         queues += [(gd, q) for gd, q in found if hookrun.entries(q)]
     if not queues:
         return

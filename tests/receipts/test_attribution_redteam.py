@@ -821,3 +821,42 @@ def test_a_line_written_40ms_after_its_timestamp_just_before_a_commit(tmp_path: 
     r.settle()
     assert lag < 0.05, f"the line was written {lag * 1000:.0f} ms after its timestamp: this machine is too slow for this test"
     assert sess(r) == ["early", "late-line"]
+
+
+# -- second review -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("late", [False, True])
+def test_a_checkout_before_a_late_drain_of_an_edit_stop_counts_nothing_twice(repo: Repo, spend: Spend, late: bool) -> None:
+    """A commit made at an edit stop, then ``rebase --continue`` and a checkout of another branch,
+    all before the drain runs: whether the stop's commits were thrown away is judged against HEAD
+    as the hook saw it, not HEAD when the drain runs."""
+    repo.git("branch", "side", "HEAD", env=at("2026-03-01T09:05:00Z"))
+    a, _ = two_commits(repo, spend)
+    edit_stop(repo, a, "HEAD~2", "2026-03-01T10:00:00Z")
+    lock = hold_queue(repo) if late else None
+    spend.claude(repo.path, "2026-03-01T10:01:00Z", "new-at-stop", branch="HEAD")
+    edit(repo, "new.txt", "n")
+    git(repo.path, "commit", "-q", "-m", "new at stop", env=at("2026-03-01T10:02:00Z"))
+    git(repo.path, "rebase", "--continue", env={**at("2026-03-01T10:03:00Z"), "GIT_EDITOR": "true"})
+    if not late:
+        repo.settle()
+    git(repo.path, "checkout", "-q", "side", env=at("2026-03-01T10:04:00Z"))
+    if lock:
+        lock.close()
+        drain_now(repo)
+    side = repo.commit("on side", "2026-03-01T10:30:00Z")
+    assert sess(repo, side) == []
+    assert sess(repo, repo.head("main~1")) == ["new-at-stop"]
+
+
+@pytest.mark.parametrize("subject", ["two --", "two"])
+def test_an_amend_whose_subject_ends_in_two_dashes(repo: Repo, spend: Spend, subject: str) -> None:
+    """The queue entry's facts end at a line that is just ``--``; a reflog line holding a subject
+    that ends in ``--`` is a fact like any other."""
+    spend.claude(repo.path, "2026-03-01T09:10:00Z", "s1")
+    repo.commit("one", "2026-03-01T09:30:00Z")
+    spend.claude(repo.path, "2026-03-01T09:40:00Z", "s2")
+    repo.git("commit", "-q", "--amend", "-m", subject, env=at("2026-03-01T09:50:00Z"))
+    assert sess(repo) == ["s1", "s2"]
+    assert sess(repo, repo.commit("three", "2026-03-01T10:00:00Z")) == []

@@ -443,6 +443,7 @@ def test_a_linked_worktree_queues_in_the_common_dir_and_old_hooks_queue_still_dr
         entry.rename(gd / "aispend-queue" / entry.name)  # where an older shim wrote it
     sha = git(wt, "rev-parse", "HEAD").strip()
     subprocess.run([sys.executable, "-m", "aispend.hookrun", "drain", str(gd)], check=True)  # as an older shim calls it
+    Repo(wt).settle()  # or the drain the commit's own hook started, if it got the lock first
     assert sessions(repo, sha) == [["old-hooks"]]
     spend.claude(wt, "2026-03-01T09:12:00Z", "gone", branch="task")
     (wt / "b.txt").write_text("b")
