@@ -11,12 +11,17 @@ from aispend.errors import AispendError
 def now() -> datetime:
     pinned = os.environ.get("AISPEND_NOW")
     if pinned:
-        try:
-            dt = datetime.fromisoformat(pinned)
-        except ValueError:
-            raise AispendError(f"AISPEND_NOW={pinned!r} is not an ISO timestamp") from None
-        return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+        return parse_pin(pinned)
     return datetime.now(timezone.utc)
+
+
+def parse_pin(value: str) -> datetime:
+    """An ``AISPEND_NOW`` value as a time (UTC when it names no zone); the hooks record it too."""
+    try:
+        dt = datetime.fromisoformat(value)
+    except ValueError:
+        raise AispendError(f"AISPEND_NOW={value!r} is not an ISO timestamp") from None
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
 
 
 def now_ms() -> int:

@@ -460,9 +460,14 @@ def notes_state(repo: Repo, ref: str = NOTES_REF) -> str:
             return "absent"
         return "none"
     for t in tracking:
-        if proc(["merge-base", "--is-ancestor", t, local], repo.worktree).returncode != 0:
+        if not is_ancestor(repo, t, local):
             return "behind"
     return "ok"
+
+
+def is_ancestor(repo: Repo, a: str, b: str) -> bool:
+    """Whether commit ``a`` is in the history of ``b`` (``b`` itself included)."""
+    return proc(["merge-base", "--is-ancestor", a, b], repo.worktree).returncode == 0
 
 
 def append_note_line(repo: Repo, sha: str, line: str, ref: str = NOTES_REF, attempts: int = 20) -> None:

@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             git_dir = Path(args[1])
             queue = Path(args[2]) if len(args) > 2 else None
             if installed(git_dir, queue=queue):
-                if queue is not None and git_dir.is_dir() and queue.resolve() in [q.resolve() for q in queues(git_dir)]:
+                if git_dir.is_dir():
                     queue = None  # all of the worktree's queues, an older aispend's first
                 drain(git_dir, foreground=os.environ.get("AISPEND_HOOK_SYNC") == "1", queue=queue)
             else:
@@ -297,6 +297,22 @@ def queues(git_dir: Path) -> list[Path]:
     return [q] if legacy == q or not entries(legacy) else [legacy, q]
 
 
+def repository_queues(common_dir: Path) -> list[tuple[Path, Path]]:
+    """Every queue of a repository, as (its worktree's git dir, the queue): the main worktree's,
+    then each linked worktree's (an older aispend's in its git dir first, then the one in the
+    common dir, which outlives a removed worktree)."""
+    found = [(common_dir, common_dir / QUEUE)]
+    moved = common_dir / QUEUE / "worktrees"
+    worktrees = common_dir / "worktrees"
+    names: set[str] = set()
+    for folder in (moved, worktrees):
+        if folder.is_dir():
+            names |= {p.name for p in folder.iterdir() if p.is_dir()}
+    for name in sorted(names):
+        found += [(worktrees / name, worktrees / name / QUEUE), (worktrees / name, moved / name)]
+    return found
+
+
 def _common_of_queue(q: Path) -> Path:
     """The repository's common git dir, from a queue's path alone (its worktree may be gone)."""
     return q.parents[2] if q.parent.name == "worktrees" and q.parents[1].name == QUEUE else q.parent
@@ -501,7 +517,8 @@ def _drain_locked(q: Path, worktrees: set[str], foreground: bool = False) -> str
         log(f"queue {q}: index unavailable ({e}); entries wait: the next commit, or 'aispend ingest', writes them once that is fixed")
         return STALLED
     try:
-        while todo := entries(q):
+        while paths := entries(q):
+            todo = [(path, *parse_entry(_read(path))) for path in paths]
             if not foreground:  # a commit waiting for its hook is not kept waiting for this
                 _settle(todo)
             try:
@@ -514,8 +531,7 @@ def _drain_locked(q: Path, worktrees: set[str], foreground: bool = False) -> str
                     log(f"queue: index unavailable ({storage_problem(e) or e}); entries wait: the next commit, or 'aispend ingest', writes them once that is fixed")
                     return STALLED
                 log(f"ingest skipped: {type(e).__name__}: {e}")
-            for path in todo:
-                facts, body = parse_entry(_read(path))
+            for path, facts, body in todo:
                 if facts.get("worktree"):
                     worktrees.add(facts["worktree"])
                 facts["moment"] = str(entry_moment(facts, path))
@@ -546,12 +562,12 @@ def _drain_locked(q: Path, worktrees: set[str], foreground: bool = False) -> str
 LOG_GRACE_S = 0.2
 
 
-def _settle(todo: list[Path]) -> None:
+def _settle(todo: list[tuple[Path, dict[str, str], str]]) -> None:
     """Wait, if need be, until :data:`LOG_GRACE_S` has passed since the newest entry's moment (on
     the real clock: entries whose moment a pinned clock gave are not waited for)."""
     newest = 0.0
-    for path in todo:
-        if "\nnow=" not in _read(path):
+    for path, facts, _ in todo:
+        if not facts.get("now"):
             newest = max(newest, _mtime(path))
     wait = newest + LOG_GRACE_S - time.time()
     if 0 < wait <= LOG_GRACE_S:
@@ -565,7 +581,7 @@ def queued_commits(git_dir: Path) -> set[str]:
         facts, body = parse_entry(_read(path))
         if facts.get("head"):
             out.add(facts["head"])
-        out |= {p[1] for p in (line.split() for line in body.splitlines()) if len(p) >= 2}
+        out |= {new for _, new in rewritten(body)}
     return out
 
 
@@ -627,11 +643,12 @@ def entry_moment(facts: dict[str, str], path: Path | None) -> int:
     if facts.get("moment", "").isdigit():
         return int(facts["moment"])
     if facts.get("now"):
-        from aispend.receipts.model import parse_iso_ms
+        from aispend.errors import AispendError
 
-        pinned = parse_iso_ms(facts["now"]) if "T" in facts["now"] else None
-        if pinned is not None:
-            return pinned
+        try:
+            return int(clock.parse_pin(facts["now"]).timestamp() * 1000)
+        except AispendError:
+            pass  # not a time: the file's
     if path is not None:
         try:
             ns = path.stat().st_mtime_ns
@@ -661,7 +678,7 @@ def handle(conn: Any, facts: dict[str, str], body: str) -> None:
     hook = facts.get("hook")
     repo = _repo_of(facts)
     branch = branch_of(facts.get("headref", ""))
-    moment = int(facts["moment"]) if facts.get("moment", "").isdigit() else entry_moment(facts, None)
+    moment = entry_moment(facts, None)
     if facts.get("rebasing") != "1" and not (hook == "post-rewrite" and facts.get("args", "").startswith("rebase")):
         stops = _Stops.load(repo)
         if stops:
@@ -688,8 +705,7 @@ def _commit_entry(conn: Any, repo: git.Repo, facts: dict[str, str], branch: str 
     if facts.get("rebasing") == "1":
         # A new commit at a rebase's edit stop: claimed on the branch being rebased, and kept in
         # mind, since git will report the stopped commit as rewritten into it.
-        rebased = branch_of("ref: " + facts["rebase_head"]) if facts.get("rebase_head") else branch
-        receipt_for_commit(conn, repo, commit, scope_for(conn, repo, moment, rebased, None))
+        receipt_for_commit(conn, repo, commit, scope_for(conn, repo, moment, _rebased_branch(facts, branch), None))
         stops = _Stops.load(repo)
         if commit.parents:
             stops.made[commit.sha] = commit.parents[0]
@@ -698,6 +714,11 @@ def _commit_entry(conn: Any, repo: git.Repo, facts: dict[str, str], branch: str 
             stops.save(repo)
         return
     receipt_for_commit(conn, repo, commit, scope_for(conn, repo, moment, branch, facts.get("created")))
+
+
+def _rebased_branch(facts: dict[str, str], branch: str | None) -> str | None:
+    """The branch a rebase in progress is rewriting (HEAD is detached meanwhile)."""
+    return branch_of("ref: " + facts["rebase_head"]) if facts.get("rebase_head") else branch
 
 
 def _merge_entry(conn: Any, repo: git.Repo, facts: dict[str, str], branch: str | None, moment: int) -> None:
@@ -784,17 +805,14 @@ def _rewrite_entry(
     from aispend import attribution
 
     repo_key = str(repo.common_dir)
-    pairs = [
-        (p[0], p[1]) for p in (line.split() for line in stdin.splitlines())
-        if len(p) >= 2 and p[0] != p[1] and _is_id(p[0]) and _is_id(p[1])
-    ]
+    pairs = rewritten(stdin)
     stops = _Stops.load(repo)
     if kind == "amend" and facts.get("rebasing") == "1":
         for old, new in pairs:
             stops.rewritten(conn, repo_key, old, new)
             if _reflog_action(facts) == "commit (amend)":  # the user's own amend at an edit stop (not a squash)
-                rebased = branch_of("ref: " + facts["rebase_head"]) if facts.get("rebase_head") else branch
-                if attribution.claim(conn, scope_for(conn, repo, moment, rebased, None), new, more=True) and new not in stops.made:
+                scope = scope_for(conn, repo, moment, _rebased_branch(facts, branch), None)
+                if attribution.claim(conn, scope, new, more=True) and new not in stops.made:
                     stops.edited.add(new)
         stops.save(repo)
         return
@@ -822,9 +840,16 @@ def _rewrite_entry(
     if kind == "rebase" and stops:
         tip = facts.get("head") or "HEAD"  # HEAD when the rebase ended, not when this runs
         for sha in sorted(stops.made):  # made at a stop and amended there: not receipted yet
-            if sha not in news and not _receipted(conn, repo, sha) and attribution.claimed_by(conn, repo_key, sha) and _reachable(repo, sha, tip):
+            if sha not in news and not _receipted(conn, repo, sha) and attribution.claimed_by(conn, repo_key, sha) and git.is_ancestor(repo, sha, tip):
                 carry(conn, repo, git.read_commit(repo, sha), [], None)
         stops.finish(conn, repo, tip, keep=set(news))
+
+
+def rewritten(body: str) -> list[tuple[str, str]]:
+    """The ``OLD NEW`` pairs of a post-rewrite entry's body (git's list on the hook's stdin),
+    commits that did change only; a line that is not two object ids is no pair."""
+    pairs = (line.split() for line in body.splitlines())
+    return [(p[0], p[1]) for p in pairs if len(p) >= 2 and p[0] != p[1] and _is_id(p[0]) and _is_id(p[1])]
 
 
 def _is_id(text: str) -> bool:
@@ -835,12 +860,6 @@ def _is_id(text: str) -> bool:
 def _receipted(conn: Any, repo: git.Repo, sha: str) -> bool:
     """Whether this machine wrote a receipt for ``sha`` of ``repo``."""
     return conn.execute("SELECT 1 FROM receipts WHERE commit_sha = ? AND repo = ?", (sha, str(repo.common_dir))).fetchone() is not None
-
-
-def _reachable(repo: git.Repo, sha: str, tip: str) -> bool:
-    """Whether ``sha`` is in the history of ``tip`` (HEAD as the hook saw it: the drain may run
-    after a checkout of another branch)."""
-    return git.proc(["merge-base", "--is-ancestor", sha, tip], repo.worktree).returncode == 0
 
 
 class _Stops:
@@ -898,7 +917,7 @@ class _Stops:
         of ``tip`` (HEAD then) were thrown away, and what they claimed goes back to the next commit."""
         from aispend import attribution
 
-        gone = sorted(sha for sha in self.edited | set(self.made) if sha not in keep and not _reachable(repo, sha, tip))
+        gone = sorted(sha for sha in self.edited | set(self.made) if sha not in keep and not git.is_ancestor(repo, sha, tip))
         n = attribution.release(conn, str(repo.common_dir), gone)
         if n:
             log(f"{counted(n, 'request')} claimed at an edit stop of a rebase that was given up: left for the next commit")

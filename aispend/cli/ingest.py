@@ -68,19 +68,7 @@ def _drain_queues(quiet: bool) -> None:
         last = conn.execute("SELECT coalesce(max(rowid), 0) FROM receipts").fetchone()[0]
     finally:
         conn.close()
-    # (git dir, queue) with entries: a repository's own, its linked worktrees' (in the common dir,
-    # where they outlive a removed worktree; in their git dirs from hooks an older aispend wrote)
-    queues: list[tuple[Path, Path]] = []
-    for repo in repos:
-        common = Path(repo)
-        linked = common / hookrun.QUEUE / "worktrees"
-        found = [(common, common / hookrun.QUEUE)]
-        names = {q.name for q in linked.iterdir() if q.is_dir()} if linked.is_dir() else set()
-        worktrees = common / "worktrees"
-        names |= {gd.name for gd in worktrees.iterdir() if gd.is_dir()} if worktrees.is_dir() else set()
-        for name in sorted(names):  # an older aispend's queue in the worktree's git dir first
-            found += [(worktrees / name, worktrees / name / hookrun.QUEUE), (worktrees / name, linked / name)]
-        queues += [(gd, q) for gd, q in found if hookrun.entries(q)]
+    queues = [(gd, q) for repo in repos for gd, q in hookrun.repository_queues(Path(repo)) if hookrun.entries(q)]
     if not queues:
         return
     queued = sum(len(hookrun.entries(q)) for _, q in queues)

@@ -238,7 +238,7 @@ def _union_commit(repo: git.Repo, reader: _Reader, ours: str, theirs: str, messa
     stray = {**reader.stray(ours), **reader.stray(theirs)}
     has_all_ours = union == _single(mine) and reader.stray(ours) == stray
     has_all_theirs = union == _single(yours) and reader.stray(theirs) == stray
-    ours_first, theirs_first = _is_ancestor(repo, ours, theirs), _is_ancestor(repo, theirs, ours)
+    ours_first, theirs_first = git.is_ancestor(repo, ours, theirs), git.is_ancestor(repo, theirs, ours)
     if has_all_ours and theirs_first:
         return None  # we have all of theirs already
     if has_all_theirs and ours_first:
@@ -281,10 +281,6 @@ def merge(repo: git.Repo, theirs: str, attempts: int = 20, reader: _Reader | Non
     if locked:
         raise AispendError(f"{git.NOTES_REF} stayed locked by another git process (its .lock file exists); run aispend sync again")
     raise AispendError(f"{git.NOTES_REF} kept changing during the merge; run aispend sync again")
-
-
-def _is_ancestor(repo: git.Repo, a: str, b: str) -> bool:
-    return git.proc(["merge-base", "--is-ancestor", a, b], repo.worktree).returncode == 0
 
 
 def _restored(reader: _Reader, had: Iterable[str], theirs: str | None, published: str) -> int:
