@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import unicodedata
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Iterable
@@ -25,6 +26,23 @@ VERSION = 1
 #: takes about 400 bytes a session, so this is some 10,000 sessions (a big squash merge carried
 #: by CI); the writer refuses to write a longer one rather than write what no reader would read.
 MAX_LINE = 4 * 1024 * 1024
+
+
+#: Unicode categories no string in a receipt may hold (controls, format characters such as bidi
+#: overrides and zero-width ones, surrogates, private use, unassigned, line and paragraph
+#: separators): verify refuses a line holding one, and the writer never writes one.
+BAD_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
+def bad_char(c: str) -> bool:
+    """Whether a receipt may not hold character ``c``."""
+    return not (" " <= c <= "~") and unicodedata.category(c) in BAD_CATEGORIES
+
+
+def receipt_text(text: str) -> str:
+    """``text`` from an agent's log (a model name, a session id) as a receipt may hold it: each
+    character it may not hold replaced by U+FFFD."""
+    return "".join("\ufffd" if bad_char(c) else c for c in text) if any(map(bad_char, text)) else text
 
 
 def canonical(obj: dict[str, Any]) -> str:
@@ -189,11 +207,12 @@ def build(
             "total_tokens": c.total_tokens,
         }
         unpriced = c.total_tokens if c.cost_nusd is None else 0
-        acc.add(c.tool, c.session_id, c.model, tokens, c.cost_nusd, unpriced, c.ts_ms, c.ts_ms)
+        # Log text: a character no reader accepts would make the whole receipt invalid.
+        acc.add(c.tool, receipt_text(c.session_id), receipt_text(c.model), tokens, c.cost_nusd, unpriced, c.ts_ms, c.ts_ms)
         windows.append(c.ts_ms)
     for (tool, sid), (count, chain) in prompts.items():
-        if (tool, sid) in acc.sessions:
-            acc.prompts(tool, sid, count, chain)
+        if (tool, receipt_text(sid)) in acc.sessions:
+            acc.prompts(tool, receipt_text(sid), count, chain)
     for old in carried:
         for s in old.get("sessions", []):
             first = parse_iso_ms(s["first_ts"]) or 0

@@ -13,11 +13,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import unicodedata
 
 from aispend.git import LAST_TIME_S
 from aispend.receipts import keys, sshsig
-from aispend.receipts.model import TOKEN_FIELDS, canonical, iso_ms, nusd_of, parse_iso_ms, signed_bytes, signed_part, usd
+from aispend.receipts.model import TOKEN_FIELDS, bad_char, canonical, iso_ms, nusd_of, parse_iso_ms, signed_bytes, signed_part, usd
 
 #: Outcomes, best first.
 VALID = "valid"  # signature good, signer allowed for its principal
@@ -33,7 +32,6 @@ _TS = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")  # fullmatch
 #: Characters no receipt string may hold: controls, format characters (bidi overrides,
 #: zero-width), surrogates, private use, unassigned, line and paragraph separators.
-_BAD_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
 
 _SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 _TOP: dict[str, Any] = {
@@ -74,7 +72,7 @@ def money_ok(v: object) -> bool:
 def _bad_text(v: object) -> bool:
     """Whether any string inside ``v`` holds a character no receipt may hold."""
     if isinstance(v, str):
-        return any(unicodedata.category(c) in _BAD_CATEGORIES for c in v if not (" " <= c <= "~"))
+        return any(map(bad_char, v))
     if isinstance(v, dict):
         return any(_bad_text(k) or _bad_text(x) for k, x in v.items())
     if isinstance(v, list):

@@ -170,3 +170,25 @@ def test_identity_cut_from_the_line_is_the_signed_content(tmp_key: Path) -> None
         assert model.identity(r, line) == model.identity(r) == "sha256:" + __import__("hashlib").sha256(model.signed_part(r)).hexdigest()
     unsigned = model.canonical({k: v for k, v in json.loads(_line(tmp_key)).items() if k not in ("sig", "signer")})
     assert model.identity(json.loads(unsigned), unsigned) == model.identity(json.loads(unsigned))
+
+
+def test_log_text_no_receipt_may_hold_is_replaced_so_the_receipt_stays_valid(tmp_path: Path) -> None:
+    """A model name or session id from an agent's log with a control, bidi or zero-width character
+    in it: the writer replaces those (U+FFFD) by the rule verify holds every line to, instead of
+    writing a receipt no reader accepts (the whole commit's spend would be lost)."""
+    from aispend.receipts.model import bad_char, receipt_text
+
+    hostile = "claude-opus\x1b[31m\u202e\u200b\u2028x"
+    assert receipt_text(hostile) == "claude-opus\ufffd[31m\ufffd\ufffd\ufffdx"
+    assert receipt_text("plain-model ünïcode") == "plain-model ünïcode"
+    claimed = [Claimed("k", "claude", "sess\x07ion", 1_772_355_600_000, hostile, 1000, 500, 0, 0, 0, 10_500_000, "p")]
+    r = model.build(
+        commit="a" * 40, tree="b" * 40, parents=[], author="dev@example.com", committed_s=1_772_355_600,
+        claimed=claimed, prompts={("claude", "sess\x07ion"): (2, "sha256:" + "c" * 64)}, carried=[], carried_digests=[],
+        pricing="p", version="0",
+    )
+    [s] = r["sessions"]
+    assert s["session"] == "sess\ufffdion" and s["models"][0]["model"] == "claude-opus\ufffd[31m\ufffd\ufffd\ufffdx"
+    assert s["prompts"] == 2  # the session's prompts still found under its cleaned id
+    line = model.canonical(r)
+    assert not any(map(bad_char, line)) and verify.form_problems(r, line) == []
